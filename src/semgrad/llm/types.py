@@ -1,0 +1,133 @@
+"""The data that crosses the LLM seam, and the one protocol every client implements.
+
+Everything else in `semgrad.llm` either implements `LLM` (a client talking to a model) or
+wraps an `LLM` and is itself an `LLM` (cache, retry, limit, meter). A request is frozen and
+hashable; its cache key is the sha256 of the canonical JSON of everything that can change
+the model's reply (model, messages, every sampling parameter, the sample index), and of
+nothing else (not the node or phase it was made for, which only feed the meter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "LLM",
+    "PHASES",
+    "Message",
+    "Phase",
+    "Request",
+    "Response",
+    "Usage",
+    "canonical_json",
+]
+
+Phase = Literal["forward", "backward", "optimizer", "evaluation"]
+PHASES: tuple[Phase, ...] = ("forward", "backward", "optimizer", "evaluation")
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat completion request.
+
+    `node` and `phase` say who asked and why; they are metering tags, not part of what the
+    model sees, so they are not part of the cache key.
+    """
+
+    messages: tuple[Message, ...]
+    temperature: float = 0.0
+    max_tokens: int = 512
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+    # Distinguishes repeated samples of the same request at temperature > 0.
+    sample_index: int = 0
+    node: str = ""
+    phase: Phase = "forward"
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise ValueError("a Request needs at least one message")
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+
+    @classmethod
+    def chat(cls, user: str, *, system: str | None = None, **kwargs: Any) -> Request:
+        msgs: list[Message] = []
+        if system:
+            msgs.append(Message("system", system))
+        msgs.append(Message("user", user))
+        return cls(messages=tuple(msgs), **kwargs)
+
+    def key_fields(self, model: str) -> dict[str, Any]:
+        """Everything that can change the reply, as plain JSON-able data."""
+        fields: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "stop": list(self.stop),
+        }
+        # At temperature 0 repeated samples are the same sample: one cache entry serves all.
+        fields["sample_index"] = self.sample_index if self.temperature > 0 else 0
+        return fields
+
+    def cache_key(self, model: str) -> str:
+        return hashlib.sha256(canonical_json(self.key_fields(model)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    finish_reason: str = "stop"
+    # True when served from the cache: no model was called and nothing was spent.
+    cached: bool = False
+    latency_s: float = 0.0
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A model client. `model` names the model for cache keys and reports."""
+
+    @property
+    def model(self) -> str: ...
+
+    async def complete(self, request: Request) -> Response: ...
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: the same bytes in every process."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
