@@ -1,0 +1,18 @@
+"""Graphs as pure data (no I/O, no models)."""
+
+from semgrad.graph.builders import hint_graph
+from semgrad.graph.core import FunctionNode, Graph, LLMNode, Node, Parameter
+from semgrad.graph.functions import BUILTINS, resolve_function
+from semgrad.graph.spec import load_graph
+
+__all__ = [
+    "BUILTINS",
+    "FunctionNode",
+    "Graph",
+    "LLMNode",
+    "Node",
+    "Parameter",
+    "hint_graph",
+    "load_graph",
+    "resolve_function",
+]

@@ -1,0 +1,289 @@
+"""Graphs as pure data: parameters, nodes, validation, topological order, state dicts.
+
+A graph has named inputs (e.g. ``question``), nodes that each name their inputs (graph
+inputs or other nodes), and one output node. Nothing here does I/O or calls a model; the
+executor in `semgrad.execution` runs graphs, `semgrad.autograd` differentiates their traces.
+
+Invariants kept by `Graph.__init__` (and relied on everywhere else):
+- every name (input or node) is unique, every reference resolves, there is no cycle;
+- `order` is a topological order that depends only on the declaration order, so two
+  processes building the same graph run, log and cache it identically.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from semgrad.errors import (
+    CycleError,
+    DuplicateNameError,
+    GraphError,
+    SpecError,
+    UnknownReferenceError,
+)
+
+__all__ = ["FunctionNode", "Graph", "LLMNode", "Node", "Parameter"]
+
+
+@dataclass(eq=False)
+class Parameter:
+    """Trainable text: an instruction, a system prompt, a block of demonstrations.
+
+    `name` is the stable dotted name (``final.instruction``) that the owning graph assigns;
+    it keys state dicts, optimizer state, history files and reports. `grad` holds the
+    semantic gradient messages gathered by `backward`, in a defined order.
+    """
+
+    value: str
+    role: str = "instruction"
+    requires_grad: bool = True
+    name: str = ""
+    grad: list[str] = field(default_factory=list)
+
+    def zero_grad(self) -> None:
+        self.grad = []
+
+    def __repr__(self) -> str:
+        text = self.value if len(self.value) <= 60 else self.value[:57] + "..."
+        return f"Parameter(name={self.name!r}, role={self.role!r}, value={text!r})"
+
+
+@dataclass(eq=False)
+class LLMNode:
+    """A node that renders its inputs and instruction into a prompt and calls a model.
+
+    `llm` names which model of the run context to use (``forward`` by default), so one
+    graph can run on any client without being rebuilt.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    instruction: Parameter
+    llm: str = "forward"
+    max_tokens: int = 256
+    temperature: float = 0.0
+    kind: Literal["llm"] = "llm"
+
+    def __post_init__(self) -> None:
+        self.inputs = tuple(self.inputs)
+        if not self.instruction.name:
+            self.instruction.name = f"{self.name}.{self.instruction.role}"
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        yield f"{self.name}.{self.instruction.role}", self.instruction
+
+
+@dataclass(eq=False)
+class FunctionNode:
+    """A node computed by plain Python: answer extraction, a tool, a vote.
+
+    `fn` is the name of a registered function (see `semgrad.graph.functions`) or an import
+    path ``package.module:attribute``; it is resolved by the executor, keeping graphs JSON.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    fn: str
+    kind: Literal["function"] = "function"
+
+    def __post_init__(self) -> None:
+        self.inputs = tuple(self.inputs)
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        return iter(())
+
+
+Node = LLMNode | FunctionNode
+
+
+class Graph:
+    """A validated DAG of nodes with named inputs and one output node."""
+
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        nodes: Sequence[Node],
+        output: str,
+        *,
+        name: str = "graph",
+    ) -> None:
+        if isinstance(inputs, str):
+            raise GraphError(
+                f"inputs must be a list of names, got the string {inputs!r}; "
+                f"write inputs=[{inputs!r}]"
+            )
+        self.name = name
+        self.inputs: tuple[str, ...] = tuple(inputs)
+        self.nodes: dict[str, Node] = {}
+        seen: set[str] = set()
+        for input_name in self.inputs:
+            if input_name in seen:
+                raise DuplicateNameError(input_name, "graph input")
+            seen.add(input_name)
+        for node in nodes:
+            if node.name in seen:
+                what = "graph input and node" if node.name in self.inputs else "node"
+                raise DuplicateNameError(node.name, what)
+            if not node.name or "." in node.name:
+                raise GraphError(
+                    f"node name {node.name!r} is not allowed: names must be non-empty and "
+                    f"contain no '.', which separates a node from its parameter in dotted names"
+                )
+            seen.add(node.name)
+            self.nodes[node.name] = node
+        known = [*self.inputs, *self.nodes]
+        for node in self.nodes.values():
+            if not node.inputs:
+                raise GraphError(f"node {node.name!r} has no inputs; give it at least one")
+            if len(set(node.inputs)) != len(node.inputs):
+                raise GraphError(f"node {node.name!r} lists the same input twice: {node.inputs}")
+            for ref in node.inputs:
+                if ref not in seen:
+                    raise UnknownReferenceError(node.name, ref, known)
+        if output not in self.nodes:
+            raise UnknownReferenceError("<output>", output, list(self.nodes))
+        self.output = output
+        self.order: tuple[str, ...] = self._topological_order()
+        for pname, param in self.named_parameters():
+            param.name = pname
+
+    # -- structure ---------------------------------------------------------------------
+
+    def _topological_order(self) -> tuple[str, ...]:
+        # Kahn's algorithm; ties broken by declaration order so the order is reproducible.
+        indegree = {
+            n: sum(1 for r in node.inputs if r in self.nodes) for n, node in self.nodes.items()
+        }
+        successors = self.successors_map()
+        ready = [n for n in self.nodes if indegree[n] == 0]
+        position = {n: i for i, n in enumerate(self.nodes)}
+        order: list[str] = []
+        while ready:
+            ready.sort(key=position.__getitem__)
+            current = ready.pop(0)
+            order.append(current)
+            for succ in successors[current]:
+                indegree[succ] -= 1
+                if indegree[succ] == 0:
+                    ready.append(succ)
+        if len(order) != len(self.nodes):
+            raise CycleError(self._find_cycle(set(self.nodes) - set(order)))
+        return tuple(order)
+
+    def _find_cycle(self, candidates: set[str]) -> list[str]:
+        # Walk predecessors inside the unsorted remainder until a node repeats: every node
+        # left over by Kahn's algorithm has a predecessor in the remainder.
+        start = next(n for n in self.nodes if n in candidates)
+        path: list[str] = []
+        index: dict[str, int] = {}
+        current = start
+        while current not in index:
+            index[current] = len(path)
+            path.append(current)
+            current = next(r for r in self.nodes[current].inputs if r in candidates)
+        cycle = path[index[current] :]
+        cycle.reverse()  # predecessor walk → edge direction
+        return cycle
+
+    def successors_map(self) -> dict[str, list[str]]:
+        """Node → the nodes that take it as an input, in declaration order."""
+        succ: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for node in self.nodes.values():
+            for ref in node.inputs:
+                if ref in succ:
+                    succ[ref].append(node.name)
+        return succ
+
+    def predecessors(self, name: str) -> tuple[str, ...]:
+        return self.node(name).inputs
+
+    def successors(self, name: str) -> tuple[str, ...]:
+        self.node(name)
+        return tuple(self.successors_map()[name])
+
+    def node(self, name: str) -> Node:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise UnknownReferenceError("<lookup>", name, list(self.nodes)) from None
+
+    # -- parameters --------------------------------------------------------------------
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        for name in self.order:
+            yield from self.nodes[name].named_parameters()
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    def state_dict(self) -> dict[str, str]:
+        return {name: p.value for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, str], *, strict: bool = True) -> None:
+        params = dict(self.named_parameters())
+        if strict:
+            missing = [k for k in params if k not in state]
+            unexpected = [k for k in state if k not in params]
+            if missing or unexpected:
+                raise GraphError(
+                    f"state dict does not match graph {self.name!r}: "
+                    f"missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}. "
+                    f"Pass strict=False to load only the matching entries."
+                )
+        for key, value in state.items():
+            if key in params:
+                if not isinstance(value, str):
+                    raise GraphError(
+                        f"state dict entry {key!r} must be text, got {type(value).__name__}"
+                    )
+                params[key].value = value
+
+    # -- JSON ------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        from semgrad.graph.spec import graph_to_dict
+
+        return graph_to_dict(self)
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Graph:
+        from semgrad.graph.spec import graph_from_dict
+
+        return graph_from_dict(data)
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> Graph:
+        """Build a graph from JSON text, or from a file when given a `Path`."""
+        from semgrad.graph.spec import graph_from_dict, load_graph
+
+        if isinstance(text_or_path, Path):
+            return load_graph(text_or_path)
+        try:
+            data = json.loads(text_or_path)
+        except json.JSONDecodeError as err:
+            raise SpecError(
+                f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+            ) from None
+        return graph_from_dict(data)
+
+    def copy(self) -> Graph:
+        """A deep copy: changing the copy's parameters leaves this graph alone."""
+        return copy.deepcopy(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"Graph(name={self.name!r}, inputs={list(self.inputs)}, "
+            f"nodes={list(self.order)}, output={self.output!r})"
+        )

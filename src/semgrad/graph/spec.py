@@ -1,0 +1,153 @@
+"""The JSON form of a graph: `Graph.from_json` / `to_json`, used by the CLI and run files.
+
+The spec is validated with pydantic (unknown keys refused, types checked) and then by the
+`Graph` constructor (names, references, cycles); both kinds of failure become a `SpecError`
+or a `GraphError` whose message names the offending key or node.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from semgrad.errors import SpecError
+from semgrad.graph.core import FunctionNode, Graph, LLMNode, Node, Parameter
+
+__all__ = ["SPEC_VERSION", "graph_from_dict", "graph_to_dict", "load_graph"]
+
+SPEC_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _LLMNodeSpec(_Strict):
+    type: Literal["llm"]
+    name: str
+    inputs: list[str]
+    instruction: str
+    role: str = "instruction"
+    requires_grad: bool = True
+    llm: str = "forward"
+    max_tokens: int = Field(256, ge=1, le=32768)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+
+
+class _FunctionNodeSpec(_Strict):
+    type: Literal["function"]
+    name: str
+    inputs: list[str]
+    fn: str
+
+
+_NodeSpec = Annotated[_LLMNodeSpec | _FunctionNodeSpec, Field(discriminator="type")]
+
+
+class _GraphSpec(_Strict):
+    semgrad: int = SPEC_VERSION
+    name: str = "graph"
+    inputs: list[str]
+    nodes: list[_NodeSpec]
+    output: str
+
+
+_adapter = TypeAdapter(_GraphSpec)
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        parts.append(f"{loc or '<top>'}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def graph_from_dict(data: Any, *, source: str | None = None) -> Graph:
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"a graph spec must be a JSON object with inputs, nodes and output, "
+            f"got {type(data).__name__}",
+            source,
+        )
+    try:
+        spec = _adapter.validate_python(data)
+    except ValidationError as err:
+        raise SpecError(f"invalid graph spec: {_describe(err)}", source) from None
+    if spec.semgrad != SPEC_VERSION:
+        raise SpecError(
+            f"graph spec version {spec.semgrad} is not supported (this semgrad reads version "
+            f"{SPEC_VERSION})",
+            source,
+        )
+    nodes: list[Node] = []
+    for n in spec.nodes:
+        if isinstance(n, _LLMNodeSpec):
+            nodes.append(
+                LLMNode(
+                    name=n.name,
+                    inputs=tuple(n.inputs),
+                    instruction=Parameter(
+                        n.instruction, role=n.role, requires_grad=n.requires_grad
+                    ),
+                    llm=n.llm,
+                    max_tokens=n.max_tokens,
+                    temperature=n.temperature,
+                )
+            )
+        else:
+            nodes.append(FunctionNode(name=n.name, inputs=tuple(n.inputs), fn=n.fn))
+    return Graph(spec.inputs, nodes, spec.output, name=spec.name)
+
+
+def graph_to_dict(graph: Graph) -> dict[str, Any]:
+    nodes: list[dict[str, Any]] = []
+    for node in graph.nodes.values():
+        if isinstance(node, LLMNode):
+            nodes.append(
+                {
+                    "type": "llm",
+                    "name": node.name,
+                    "inputs": list(node.inputs),
+                    "instruction": node.instruction.value,
+                    "role": node.instruction.role,
+                    "requires_grad": node.instruction.requires_grad,
+                    "llm": node.llm,
+                    "max_tokens": node.max_tokens,
+                    "temperature": node.temperature,
+                }
+            )
+        else:
+            nodes.append(
+                {"type": "function", "name": node.name, "inputs": list(node.inputs), "fn": node.fn}
+            )
+    return {
+        "semgrad": SPEC_VERSION,
+        "name": graph.name,
+        "inputs": list(graph.inputs),
+        "nodes": nodes,
+        "output": graph.output,
+    }
+
+
+def load_graph(path: str | Path) -> Graph:
+    """Read a graph spec from a JSON file, with errors that name the file and the problem."""
+    p = Path(path)
+    if not p.exists():
+        raise SpecError("no such file; pass the path of a graph spec (.json)", str(p))
+    if p.is_dir():
+        raise SpecError("is a directory; pass the path of a graph spec (.json)", str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"cannot read the file: {err}", str(p)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SpecError(
+            f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}", str(p)
+        ) from None
+    return graph_from_dict(data, source=str(p))
