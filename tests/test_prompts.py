@@ -1,0 +1,54 @@
+"""Snapshot tests: what the model sees is a reviewed diff.
+
+To accept an intended change, run with SEMGRAD_UPDATE_SNAPSHOTS=1 and review the diff of
+tests/snapshots/ before committing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from semgrad import prompts
+from semgrad.graph import hint_graph
+from semgrad.prompts import render_forward
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+
+
+def check(name: str, text: str) -> None:
+    path = SNAPSHOTS / f"{name}.txt"
+    if os.environ.get("SEMGRAD_UPDATE_SNAPSHOTS") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"no snapshot {path}; run with SEMGRAD_UPDATE_SNAPSHOTS=1 and review it"
+    assert text == path.read_text(encoding="utf-8"), f"prompt {name!r} changed; see {path}"
+
+
+def render(messages: tuple[prompts.Message, ...]) -> str:
+    return "\n".join(f"<<{m.role}>>\n{m.content}" for m in messages) + "\n"
+
+
+def test_forward_version() -> None:
+    assert prompts.FORWARD_VERSION == "forward/1"
+
+
+def test_forward_final_node_snapshot() -> None:
+    g = hint_graph(2)
+    final = g.nodes["final"]
+    msgs = render_forward(
+        final.instruction.value,  # type: ignore[union-attr]
+        {"question": "Tom has 3 apples and buys 4 more. How many apples does he have?"},
+        [("hint_1", "Count the apples he starts with."), ("hint_2", "  Add the ones he buys.  ")],
+    )
+    check("forward_final", render(msgs))
+
+
+def test_forward_hint_node_snapshot() -> None:
+    g = hint_graph(2)
+    msgs = render_forward(
+        g.nodes["hint_1"].instruction.value,  # type: ignore[union-attr]
+        {"question": "What is 6 times 7?"},
+        [],
+    )
+    check("forward_hint", render(msgs))
