@@ -188,7 +188,10 @@ class Graph:
             current = next(r for r in self.nodes[current].inputs if r in candidates)
         cycle = path[index[current] :]
         cycle.reverse()  # predecessor walk → edge direction
-        return cycle
+        # Start at the node declared first, so the message reads the same every time.
+        position = {n: i for i, n in enumerate(self.nodes)}
+        first = min(range(len(cycle)), key=lambda i: position[cycle[i]])
+        return cycle[first:] + cycle[:first]
 
     def successors_map(self) -> dict[str, list[str]]:
         """Node → the nodes that take it as an input, in declaration order."""

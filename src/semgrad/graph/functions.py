@@ -40,7 +40,8 @@ def last_number(inputs: Mapping[str, str]) -> str:
     found = _NUMBER.findall(_only(inputs))
     if not found:
         raise ValueError("no number in the input")
-    return found[-1].replace("$", "").replace(",", "")
+    last: str = found[-1]
+    return last.replace("$", "").replace(",", "")
 
 
 def last_choice(inputs: Mapping[str, str]) -> str:

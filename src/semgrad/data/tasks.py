@@ -1,0 +1,221 @@
+"""Tasks: a named set of examples with the metric that scores them, from a short spec.
+
+Spec grammar (case-insensitive)::
+
+    arith:train|val|test            bundled synthetic arithmetic (200 / 100 / 200), no data dir
+    gsm8k:train|val|test            GSM8K; val = 300 examples carved from the train file
+    bbh:<task>:train|val|test       one BIG-Bench Hard task; 50 train / 50 val / rest test
+    liar:train|valid|test           LIAR, 6-way labels, the official files
+    liar-binary:train|val|test      LIAR, "is it a lie?" Yes/No, the official files
+
+Splits carved from one file (gsm8k train/val, every bbh split) come from one
+``random.Random(seed)`` shuffle (`semgrad.data.split`), so they are disjoint for a given
+seed and keep the shuffled order. The ``seed`` changes only those: arith is a fixed
+benchmark, and gsm8k:test and the LIAR splits are the official files in file order.
+For LIAR, ``val`` and ``valid`` name the same official validation file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from semgrad.data.arith import ARITH_SIZES, generate_arith
+from semgrad.data.example import Example
+from semgrad.data.loaders import (
+    LIAR_LABELS,
+    bbh_target_format,
+    load_bbh,
+    load_gsm8k,
+    load_liar,
+    resolve_data_dir,
+)
+from semgrad.data.splits import split
+from semgrad.errors import DataError, UserInputError
+
+# The metrics are imported where a task is built, not here: `semgrad.evaluation` depends on
+# `semgrad.data` (metrics score Examples), so importing it while `semgrad.data` initialises
+# would be a cycle.
+
+if TYPE_CHECKING:
+    from semgrad.evaluation.metrics import Metric
+
+__all__ = ["BBH_SIZES", "GSM8K_VAL_SIZE", "Task", "list_tasks", "load_task"]
+
+# Carved from GSM8K's train file with one seeded shuffle; the rest (7,173) is gsm8k:train.
+GSM8K_VAL_SIZE = 300
+# Per BBH task; test is every remaining example (46 to 150 of them, by task).
+BBH_SIZES: dict[str, int] = {"train": 50, "val": 50}
+
+_SPLITS = ("train", "val", "test")
+_LIAR_FILES: dict[str, Literal["train", "valid", "test"]] = {
+    "train": "train",
+    "val": "valid",
+    "valid": "valid",
+    "test": "test",
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """Examples of one split of one dataset, and the metric that scores them."""
+
+    name: str
+    examples: tuple[Example, ...]
+    metric: Metric
+    description: str
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+
+def list_tasks() -> dict[str, str]:
+    """The spec forms `load_task` accepts, each with a one-line description."""
+    return {
+        "arith:train|val|test": (
+            "bundled synthetic arithmetic word problems (200/100/200); no data directory needed"
+        ),
+        "gsm8k:train|val|test": (
+            f"GSM8K grade-school math; val = {GSM8K_VAL_SIZE} seeded from the train file, "
+            f"train = the rest, test = the official 1,319"
+        ),
+        "bbh:<task>:train|val|test": (
+            f"one BIG-Bench Hard task (27 of them); {BBH_SIZES['train']} train / "
+            f"{BBH_SIZES['val']} val / rest test, seeded"
+        ),
+        "liar:train|valid|test": "LIAR statements, 6-way truthfulness labels (official files)",
+        "liar-binary:train|val|test": (
+            "LIAR, is the statement a lie? Yes (label false) / No (label true) (official files)"
+        ),
+    }
+
+
+def _bad_spec(spec: str, problem: str) -> UserInputError:
+    forms = "\n".join(f"  {form:<28} {text}" for form, text in list_tasks().items())
+    return UserInputError(f"bad task spec {spec!r}: {problem}. The task specs are:\n{forms}")
+
+
+def load_task(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> Task:
+    """The task a spec names (see the module docstring for the grammar).
+
+    `data_dir` (else ``$SEMGRAD_DATA_DIR``) is needed for every dataset but arith; `seed`
+    picks the shuffle that carves gsm8k train/val and the bbh splits.
+    """
+    parts = [part.strip() for part in spec.strip().split(":")]
+    name = parts[0].lower()
+    if name == "bbh":
+        if len(parts) != 3 or not parts[1]:
+            raise _bad_spec(spec, "a BBH spec names a task and a split, bbh:<task>:<split>")
+        bbh_task, which = parts[1].lower(), parts[2].lower()
+    else:
+        if len(parts) != 2:
+            raise _bad_spec(spec, "a spec is <dataset>:<split>")
+        bbh_task, which = "", parts[1].lower()
+    if name == "arith":
+        return _arith(_check(spec, which, _SPLITS))
+    if name == "gsm8k":
+        return _gsm8k(_check(spec, which, _SPLITS), data_dir, seed)
+    if name == "bbh":
+        return _bbh(bbh_task, _check(spec, which, _SPLITS), data_dir, seed)
+    if name == "liar":
+        return _liar(_check(spec, which, tuple(_LIAR_FILES)), data_dir, binary=False)
+    if name == "liar-binary":
+        return _liar(_check(spec, which, tuple(_LIAR_FILES)), data_dir, binary=True)
+    raise _bad_spec(spec, f"unknown dataset {parts[0]!r}")
+
+
+def _check(spec: str, which: str, allowed: tuple[str, ...]) -> str:
+    if which not in allowed:
+        raise _bad_spec(spec, f"unknown split {which!r} (expected {' or '.join(allowed)})")
+    return which
+
+
+def _arith(which: str) -> Task:
+    from semgrad.evaluation.metrics import NumericMatch
+
+    examples = generate_arith(which, ARITH_SIZES[which])
+    return Task(
+        name=f"arith:{which}",
+        examples=examples,
+        metric=NumericMatch(),
+        description=(
+            f"arith {which}: {len(examples)} synthetic multi-step arithmetic word problems; "
+            f"the answer is a whole number (metric: numeric)."
+        ),
+    )
+
+
+def _gsm8k(which: str, data_dir: str | os.PathLike[str] | None, seed: int) -> Task:
+    from semgrad.evaluation.metrics import NumericMatch
+
+    if which == "test":
+        examples = load_gsm8k(data_dir, "test")
+    else:
+        pool = load_gsm8k(data_dir, "train")
+        examples = split(
+            pool, seed=seed, sizes={"val": GSM8K_VAL_SIZE, "train": len(pool) - GSM8K_VAL_SIZE}
+        )[which]
+    return Task(
+        name=f"gsm8k:{which}",
+        examples=examples,
+        metric=NumericMatch(),
+        description=(
+            f"GSM8K {which}: {len(examples)} grade-school math word problems; the answer is "
+            f"a number (metric: numeric)."
+        ),
+    )
+
+
+def _bbh(task: str, which: str, data_dir: str | os.PathLike[str] | None, seed: int) -> Task:
+    from semgrad.evaluation.metrics import ChoiceMatch, ExactMatch, NumericMatch
+
+    root = resolve_data_dir(data_dir)
+    pool = load_bbh(root, task)
+    fixed = sum(BBH_SIZES.values())
+    if len(pool) <= fixed:
+        raise DataError(
+            f"BBH task {task!r} has {len(pool)} examples, too few for {BBH_SIZES['train']} "
+            f"train + {BBH_SIZES['val']} val + a test split.",
+            path=str(root / "bbh" / f"{task}.json"),
+        )
+    parts = split(pool, seed=seed, sizes={**BBH_SIZES, "test": len(pool) - fixed})
+    examples = parts[which]
+    target_format = bbh_target_format([example.target for example in pool])
+    metric: Metric
+    if target_format == "integer":
+        metric = NumericMatch()
+    elif target_format == "text":
+        metric = ExactMatch()
+    else:
+        metric = ChoiceMatch()
+    return Task(
+        name=f"bbh:{task}:{which}",
+        examples=examples,
+        metric=metric,
+        description=(
+            f"BIG-Bench Hard {task} {which}: {len(examples)} examples; targets are "
+            f"{target_format} (metric: {metric.name})."
+        ),
+    )
+
+
+def _liar(which: str, data_dir: str | os.PathLike[str] | None, *, binary: bool) -> Task:
+    from semgrad.evaluation.metrics import LIAR_BINARY_LABELS, LabelMatch
+
+    file_split = _LIAR_FILES[which]
+    examples = load_liar(data_dir, file_split, binary=binary)
+    if binary:
+        name = f"liar-binary:{'val' if file_split == 'valid' else file_split}"
+        metric = LabelMatch(labels=LIAR_BINARY_LABELS)
+        what = "is the statement a lie? Yes (label false) or No (label true)"
+    else:
+        name = f"liar:{file_split}"
+        metric = LabelMatch(labels=LIAR_LABELS)
+        what = "one of pants-fire, false, barely-true, half-true, mostly-true, true"
+    return Task(
+        name=name,
+        examples=examples,
+        metric=metric,
+        description=f"LIAR {file_split}: {len(examples)} statements; {what} (metric: label).",
+    )

@@ -1,0 +1,23 @@
+"""Metrics with textual feedback."""
+
+from semgrad.evaluation.metrics import (
+    LIAR_BINARY_LABELS,
+    ChoiceMatch,
+    ExactMatch,
+    LabelMatch,
+    Metric,
+    NumericMatch,
+    Score,
+    metric_for,
+)
+
+__all__ = [
+    "LIAR_BINARY_LABELS",
+    "ChoiceMatch",
+    "ExactMatch",
+    "LabelMatch",
+    "Metric",
+    "NumericMatch",
+    "Score",
+    "metric_for",
+]

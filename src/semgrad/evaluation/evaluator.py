@@ -1,0 +1,144 @@
+"""Evaluating a graph on many examples: scores, feedback, traces, cost and time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from semgrad.data.example import Example
+from semgrad.evaluation.metrics import Metric, Score
+from semgrad.execution.context import RunContext
+from semgrad.execution.executor import forward_many
+from semgrad.execution.trace import Trace
+from semgrad.graph.core import Graph
+from semgrad.llm.meter import Meter, MeterSnapshot
+
+__all__ = ["EvalResult", "ExampleResult", "aevaluate", "evaluate", "write_jsonl"]
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    example: Example
+    trace: Trace
+    score: Score
+
+    @property
+    def error(self) -> str | None:
+        return self.trace.error
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.example.id,
+            "inputs": dict(self.example.inputs),
+            "target": self.example.target,
+            "output": self.trace.output,
+            "prediction": self.score.prediction,
+            "score": self.score.value,
+            "feedback": self.score.feedback,
+            "error": self.trace.error,
+            "trace": self.trace.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    results: tuple[ExampleResult, ...]
+    wall_s: float
+    usage: MeterSnapshot | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.results)
+
+    @property
+    def score(self) -> float:
+        """Mean score; a failed example counts as 0 and is also counted in `errors`."""
+        return sum(r.score.value for r in self.results) / self.n if self.n else 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for r in self.results if r.error is not None)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "n": self.n,
+            "score": self.score,
+            "errors": self.errors,
+            "wall_s": round(self.wall_s, 3),
+        }
+        if self.usage is not None:
+            out["usage"] = (
+                self.usage.total().to_dict() if hasattr(self.usage.total(), "to_dict") else None
+            )
+        return out
+
+
+def _score(metric: Metric, trace: Trace, example: Example) -> Score:
+    if trace.output is None:
+        return Score(value=0.0, feedback=f"The system failed: {trace.error}", prediction="")
+    return metric(trace.output, example)
+
+
+async def aevaluate(
+    graph: Graph,
+    examples: Sequence[Example],
+    metric: Metric,
+    ctx: RunContext,
+    *,
+    meter: Meter | None = None,
+    on_result: Callable[[ExampleResult], None] | None = None,
+) -> EvalResult:
+    """Run and score every example concurrently; results come back in input order."""
+    before = meter.snapshot() if meter is not None else None
+    t0 = time.perf_counter()
+
+    def done(i: int, trace: Trace) -> None:
+        if on_result is not None:
+            on_result(ExampleResult(examples[i], trace, _score(metric, trace, examples[i])))
+
+    traces = await forward_many(graph, examples, ctx, on_trace=done)
+    results = tuple(
+        ExampleResult(ex, tr, _score(metric, tr, ex))
+        for ex, tr in zip(examples, traces, strict=True)
+    )
+    usage = None
+    if meter is not None and before is not None:
+        usage = meter.snapshot() - before
+    return EvalResult(results=results, wall_s=time.perf_counter() - t0, usage=usage)
+
+
+def evaluate(
+    graph: Graph,
+    examples: Sequence[Example],
+    metric: Metric,
+    ctx: RunContext,
+    *,
+    meter: Meter | None = None,
+    on_result: Callable[[ExampleResult], None] | None = None,
+) -> EvalResult:
+    """The sync door to `aevaluate`."""
+    return asyncio.run(aevaluate(graph, examples, metric, ctx, meter=meter, on_result=on_result))
+
+
+def write_jsonl(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write JSON lines atomically: a crash leaves the old file or the new one, never half."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,473 @@
+"""Metrics: score a model's reply against an example's target and say why, in words.
+
+A metric returns a `Score`: a value in [0, 1], the feedback text that seeds semantic
+backpropagation (``The expected output is: "18".``), and the answer it extracted from the
+reply. Extraction and normalisation are explicit and tested because exact string match on
+raw replies (``1,000`` vs ``1000``, ``(A)`` vs ``A``) silently under-counts.
+
+A reply from which no answer can be extracted is a wrong answer (score 0, feedback saying so),
+never an exception. A target the metric cannot read (a non-numeric target for `NumericMatch`)
+is a data problem and raises `DataError`.
+
+How the final answer is found in a chain-of-thought reply, for every metric:
+
+1. the last explicit marker: ``\\boxed{X}``, ``#### X``, ``answer is X``, ``Answer: X``;
+2. else the last non-empty line;
+3. for typed answers (numbers, choice letters, labels) a last resort: the last
+   answer-shaped token anywhere in the reply.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from semgrad.data.example import Example
+from semgrad.data.loaders import LIAR_LABELS
+from semgrad.errors import DataError, UserInputError
+
+__all__ = [
+    "LIAR_BINARY_LABELS",
+    "ChoiceMatch",
+    "ExactMatch",
+    "LabelMatch",
+    "Metric",
+    "NumericMatch",
+    "Score",
+    "metric_for",
+]
+
+CORRECT_FEEDBACK = "The output is correct."
+NO_ANSWER_FEEDBACK = "No final answer was found in the output."
+
+# The binary LIAR labels: "is the statement a lie?" Yes (label false) / No (label true).
+LIAR_BINARY_LABELS: tuple[str, ...] = ("Yes", "No")
+
+
+@dataclass(frozen=True)
+class Score:
+    """The verdict on one reply.
+
+    `prediction` is the answer extracted from the reply in normalised form (``"1000"``,
+    ``"(B)"``, ``"half-true"``), or ``""`` when no answer could be extracted.
+    """
+
+    value: float
+    feedback: str
+    prediction: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.value <= 1.0:
+            raise ValueError(f"a score must be in [0, 1], got {self.value!r}")
+
+    @property
+    def correct(self) -> bool:
+        return self.value >= 1.0
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """Scores the text a graph produced for an example. Must not raise on any reply."""
+
+    @property
+    def name(self) -> str: ...
+
+    def __call__(self, prediction_text: str, example: Example) -> Score: ...
+
+
+# --- finding the final answer in a reply -----------------------------------------------------
+
+# "the answer is X", "Final answer: X", "answer = X". A bare "answer" ("the answer depends")
+# is not a marker. Markdown bold is removed before matching, so "**Answer:** X" works too.
+_ANSWER_MARKER = re.compile(
+    r"\banswer\b\s*(?:is\b\s*:?|would\s+be\b|should\s+be\b|:|=)\s*", re.IGNORECASE
+)
+_HASH_MARKER = re.compile(r"####\s*")
+_BOXED = re.compile(r"\\boxed\s*\{")
+
+
+@dataclass(frozen=True)
+class _Fragment:
+    text: str
+    explicit: bool  # came from a marker (take the first answer in it) or not (take the last)
+
+
+def _rest_of_line(text: str, start: int) -> str:
+    """The text from `start` to the end of its line; the next non-empty line if that is empty."""
+    return text[start:].lstrip().split("\n", 1)[0].strip()
+
+
+def _boxed_content(text: str, open_brace_end: int) -> str:
+    """The content of ``\\boxed{...}`` starting after its ``{``, with nested braces balanced."""
+    depth = 1
+    for i in range(open_brace_end, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[open_brace_end:i].strip()
+    return text[open_brace_end:].strip()
+
+
+def _clean_reply(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("**", "").replace("__", "").strip()
+
+
+def _marker_fragments(text: str) -> list[_Fragment]:
+    """Every explicitly marked answer in the reply, in order of position (last = preferred)."""
+    found: list[tuple[int, str]] = []
+    for m in _BOXED.finditer(text):
+        found.append((m.start(), _boxed_content(text, m.end())))
+    for m in _HASH_MARKER.finditer(text):
+        found.append((m.start(), _rest_of_line(text, m.end())))
+    for m in _ANSWER_MARKER.finditer(text):
+        found.append((m.start(), _rest_of_line(text, m.end())))
+    found.sort(key=lambda item: item[0])
+    return [_Fragment(fragment, explicit=True) for _, fragment in found if fragment]
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _candidate_fragments(text: str, *, whole_reply: bool) -> list[_Fragment]:
+    """Where to look for the answer, most preferred first."""
+    markers = _marker_fragments(text)
+    candidates = list(reversed(markers))
+    last = _last_line(text)
+    if last:
+        candidates.append(_Fragment(last, explicit=False))
+    if whole_reply and text:
+        candidates.append(_Fragment(text, explicit=False))
+    return candidates
+
+
+def _feedback_miss(target: str, prediction: str) -> str:
+    return f'The expected output is: "{target}". The answer given was "{prediction}".'
+
+
+def _feedback_none(target: str) -> str:
+    return f'{NO_ANSWER_FEEDBACK} The expected output is: "{target}".'
+
+
+def _verdict(target: str, prediction: str | None, correct: bool) -> Score:
+    if prediction is None:
+        return Score(0.0, _feedback_none(target), "")
+    if correct:
+        return Score(1.0, CORRECT_FEEDBACK, prediction)
+    return Score(0.0, _feedback_miss(target, prediction), prediction)
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+# A number as people write it: optional sign, attached to the number and not after a word,
+# digit or bracket (so "5-3" and "27 - 7" are two positive numbers), optional "$", thousands
+# separators only in groups of three ("1,000", not "3,4"), optional decimals. Not preceded
+# by a digit or by digit+separator, so "3,4" does not yield "4".
+_NUMBER = re.compile(
+    r"(?:(?<![\w)\]])(?P<sign>[-−–]))?"
+    r"(?:\$\s?)?"
+    r"(?<!\d)(?<!\d[.,])"
+    r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)"
+    r"(?P<frac>\.\d+)?"
+    r"(?![\d])"
+)
+
+
+def _parse_number(match: re.Match[str]) -> Decimal:
+    digits = match.group("int").replace(",", "") + (match.group("frac") or "")
+    value = Decimal(digits)
+    return -value if match.group("sign") else value
+
+
+def _format_number(value: Decimal) -> str:
+    """Canonical text of a number: ``18.0`` -> ``18``, ``18.50`` -> ``18.5``, ``1E+3`` -> ``1000``."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+_SENTENCE_END = re.compile(r"\.(?!\d)|[;!?]")  # a decimal point is followed by a digit
+
+
+def _marked_number(fragment: str) -> Decimal | None:
+    """The number a marker points at: the first one in the marked sentence, or, when that
+    sentence is a computation ("the answer is 12 + 15 - 7 = 20."), the one after its last
+    ``=``."""
+    sentence = _SENTENCE_END.split(fragment, maxsplit=1)[0]
+    if "=" in sentence:
+        after = _NUMBER.search(sentence.rsplit("=", 1)[1])
+        if after is not None:
+            return _parse_number(after)
+    first = _NUMBER.search(fragment)
+    return _parse_number(first) if first is not None else None
+
+
+def _parse_target_number(target: str) -> Decimal | None:
+    """The target as a number (``"1,000"``, ``"$18"``, ``"18.0"``, ``"-5"``), or None."""
+    text = target.strip().rstrip(".")
+    matches = list(_NUMBER.finditer(text))
+    if len(matches) != 1 or text[: matches[0].start()].strip() not in ("", "$"):
+        return None
+    if text[matches[0].end() :].strip() not in ("", "%"):
+        return None
+    return _parse_number(matches[0])
+
+
+@dataclass(frozen=True)
+class NumericMatch:
+    """The final number of the reply equals the numeric target (GSM8K, arith).
+
+    The final number is the first number after the last explicit marker (``\\boxed{X}``,
+    ``#### X``, ``answer is X``, ``Answer: X``), else the last number in the reply. ``1,000``,
+    ``$18``, ``18.0``, ``18.50`` and ``-3`` are read as numbers; two numbers match when they
+    are equal within `abs_tol` (or `rel_tol` of the target for large values).
+    """
+
+    name: ClassVar[str] = "numeric"
+    abs_tol: float = 1e-6
+    rel_tol: float = 1e-9
+
+    def extract(self, prediction_text: str) -> Decimal | None:
+        text = _clean_reply(prediction_text)
+        for fragment in reversed(_marker_fragments(text)):
+            found = _marked_number(fragment.text)
+            if found is not None:
+                return found
+        numbers = list(_NUMBER.finditer(text))
+        return _parse_number(numbers[-1]) if numbers else None
+
+    def __call__(self, prediction_text: str, example: Example) -> Score:
+        target = _parse_target_number(example.target)
+        if target is None:
+            raise DataError(
+                f"example {example.id!r} has target {example.target!r}, which is not a number; "
+                f"the 'numeric' metric needs numeric targets. Use the 'exact' metric for text."
+            )
+        predicted = self.extract(prediction_text)
+        if predicted is None:
+            return _verdict(example.target, None, False)
+        # float() of a huge Decimal is inf, which is simply not close: no exception path.
+        close = math.isclose(
+            float(predicted), float(target), rel_tol=self.rel_tol, abs_tol=self.abs_tol
+        )
+        return _verdict(example.target, _format_number(predicted), close)
+
+
+# --- text, choices and labels -----------------------------------------------------------------
+
+_TRAILING_PUNCTUATION = ".,;:!?"
+_QUOTES = "\"'`“”‘’"
+_SINGLE_LETTER = re.compile(r"^\(?([a-z])\)?$")
+
+
+def _normalize_text(text: str) -> str:
+    """Case-folded, whitespace-collapsed, without surrounding quotes or trailing punctuation;
+    a lone choice letter in any dress (``(A)``, ``A)``, ``a``) becomes ``a``."""
+    out = " ".join(text.split()).casefold()
+    previous = None
+    while previous != out:
+        previous = out
+        out = out.strip().rstrip(_TRAILING_PUNCTUATION).strip()
+        if len(out) >= 2 and out[0] in _QUOTES and out[-1] in _QUOTES:
+            out = out[1:-1]
+    letter = _SINGLE_LETTER.match(out)
+    return letter.group(1) if letter else out
+
+
+@dataclass(frozen=True)
+class ExactMatch:
+    """The final answer equals the target after normalisation (BBH free-text tasks).
+
+    The final answer is the text after the last explicit marker, else the last non-empty
+    line. Both sides are normalised: case, whitespace, surrounding quotes,
+    trailing punctuation, and ``(A)`` / ``A)`` / ``A`` for a lone choice letter.
+    """
+
+    name: ClassVar[str] = "exact"
+
+    def extract(self, prediction_text: str) -> str | None:
+        text = _clean_reply(prediction_text)
+        for fragment in _candidate_fragments(text, whole_reply=False):
+            normalized = _normalize_text(fragment.text)
+            if normalized:
+                return normalized
+        return None
+
+    def __call__(self, prediction_text: str, example: Example) -> Score:
+        predicted = self.extract(prediction_text)
+        if predicted is None:
+            return _verdict(example.target, None, False)
+        return _verdict(example.target, predicted, predicted == _normalize_text(example.target))
+
+
+_LETTER_TARGET = re.compile(r"^\s*\(?([A-Za-z])\)?\s*$")
+# Ways a choice letter is written inside a longer answer.
+_LETTER_WHOLE = re.compile(r"^\(?([A-Za-z])\)?[.:,;!]?$")
+_LETTER_LEADING = re.compile(r"^(?:\(([A-Za-z])\)|([A-Za-z])[).:])(?:\s|$)")
+_LETTER_OPTION = re.compile(r"\b(?:option|choice)\s+\(?([A-Za-z])\)?(?![\w])", re.IGNORECASE)
+_LETTER_PAREN = re.compile(r"\(([A-Za-z])\)")
+
+# Two-valued answer vocabularies used by BBH, keyed by each word (case-folded).
+_WORD_PAIRS: tuple[tuple[str, str], ...] = (("true", "false"), ("yes", "no"), ("valid", "invalid"))
+
+
+def _letter_in(fragment: _Fragment) -> str | None:
+    text = fragment.text.strip()
+    whole = _LETTER_WHOLE.match(text)
+    if whole:
+        return whole.group(1).upper()
+    hits = [(m.start(), m.group(1)) for m in _LETTER_OPTION.finditer(text)]
+    hits += [(m.start(), m.group(1)) for m in _LETTER_PAREN.finditer(text)]
+    leading = _LETTER_LEADING.match(text)
+    if leading:
+        hits.append((0, next(g for g in leading.groups() if g)))
+    if not hits:
+        return None
+    # After a marker the first letter is the answer ("the answer is (B), not (C)"); in a
+    # plain line the last one is ("(A) is wrong, so (B)").
+    hits.sort()
+    _, letter = hits[0] if fragment.explicit else hits[-1]
+    return letter.upper()
+
+
+def _word_pattern(words: Sequence[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])({alternatives})(?![\w-])", re.IGNORECASE)
+
+
+def _word_in(fragment: _Fragment, pattern: re.Pattern[str]) -> str | None:
+    hits = [m.group(1) for m in pattern.finditer(fragment.text)]
+    if not hits:
+        return None
+    return (hits[0] if fragment.explicit else hits[-1]).casefold()
+
+
+@dataclass(frozen=True)
+class ChoiceMatch:
+    """The chosen option equals the target (BBH multiple choice and two-valued tasks).
+
+    The kind of answer is read from the target: a letter (``(A)``) is compared as a letter,
+    whatever its dress in the reply (``A``, ``(a)``, ``A)``, ``answer: (A)``, ``option A``,
+    ``(A) 12/25/1937``); ``True``/``False``, ``Yes``/``No`` and ``valid``/``invalid`` are
+    compared as words, case-insensitively; any other target (the three upstream BBH items
+    with a text target) as normalised text, like `ExactMatch`.
+    """
+
+    name: ClassVar[str] = "choice"
+
+    def __call__(self, prediction_text: str, example: Example) -> Score:
+        text = _clean_reply(prediction_text)
+        target = example.target.strip()
+        letter = _LETTER_TARGET.match(target)
+        if letter:
+            return self._score_letter(text, example.target, letter.group(1).upper())
+        pair = next((p for p in _WORD_PAIRS if target.casefold() in p), None)
+        if pair is not None:
+            return self._score_word(text, example.target, pair)
+        return ExactMatch()(prediction_text, example)
+
+    @staticmethod
+    def _score_letter(text: str, target_text: str, target: str) -> Score:
+        for fragment in _candidate_fragments(text, whole_reply=True):
+            found = _letter_in(fragment)
+            if found is not None:
+                return _verdict(target_text, f"({found})", found == target)
+        return _verdict(target_text, None, False)
+
+    @staticmethod
+    def _score_word(text: str, target_text: str, pair: tuple[str, str]) -> Score:
+        pattern = _word_pattern(pair)
+        for fragment in _candidate_fragments(text, whole_reply=True):
+            found = _word_in(fragment, pattern)
+            if found is not None:
+                return _verdict(target_text, found, found == target_text.strip().casefold())
+        return _verdict(target_text, None, False)
+
+
+def _label_regex(label: str) -> str:
+    """A label's words joined by any run of spaces or hyphens; LIAR's ``pants-fire`` also
+    matches ``pants on fire``."""
+    words = [re.escape(w) for w in re.split(r"[\s\-]+", label.strip()) if w]
+    if [w.casefold() for w in words] == ["pants", "fire"]:
+        return r"pants[\s\-]+(?:on[\s\-]+)?fire"
+    return r"[\s\-]+".join(words)
+
+
+def _canonical_label(found: str, labels: Sequence[str]) -> str:
+    key = re.sub(r"[\s\-]+", "-", found.strip().casefold()).replace("pants-on-fire", "pants-fire")
+    for label in labels:
+        if re.sub(r"[\s\-]+", "-", label.casefold()) == key:
+            return label
+    return found
+
+
+@dataclass(frozen=True)
+class LabelMatch:
+    """The predicted class label equals the target label (LIAR).
+
+    `labels` is the label vocabulary: `LIAR_BINARY_LABELS` (``Yes`` = it is a lie, ``No``)
+    or `LIAR_LABELS` (the six truthfulness labels). With ``labels=None`` the vocabulary is
+    chosen per example: Yes/No when the target is one of them, else the six LIAR labels.
+    Labels are matched as whole words, case-insensitively, with spaces and hyphens
+    interchangeable (``half true`` = ``half-true``; ``pants on fire`` = ``pants-fire``),
+    longer labels first so ``barely-true`` is not read as ``true``.
+    """
+
+    name: ClassVar[str] = "label"
+    labels: tuple[str, ...] | None = None
+
+    def vocabulary(self, example: Example) -> tuple[str, ...]:
+        if self.labels is not None:
+            return self.labels
+        if example.target.strip().casefold() in ("yes", "no"):
+            return LIAR_BINARY_LABELS
+        return LIAR_LABELS
+
+    def __call__(self, prediction_text: str, example: Example) -> Score:
+        labels = self.vocabulary(example)
+        ordered = sorted(labels, key=len, reverse=True)
+        alternatives = "|".join(_label_regex(label) for label in ordered)
+        pattern = re.compile(rf"(?<![\w-])({alternatives})(?![\w-])", re.IGNORECASE)
+        target = _canonical_label(example.target, labels)
+        text = _clean_reply(prediction_text)
+        for fragment in _candidate_fragments(text, whole_reply=True):
+            found = _word_in(fragment, pattern)
+            if found is not None:
+                predicted = _canonical_label(found, labels)
+                return _verdict(example.target, predicted, predicted == target)
+        return _verdict(example.target, None, False)
+
+
+_METRICS: dict[str, type[NumericMatch] | type[ChoiceMatch] | type[ExactMatch] | type[LabelMatch]]
+_METRICS = {
+    "numeric": NumericMatch,
+    "choice": ChoiceMatch,
+    "exact": ExactMatch,
+    "label": LabelMatch,
+}
+
+
+def metric_for(name: str, **options: Any) -> Metric:
+    """The metric called `name` ("numeric", "choice", "exact", "label"), for configs.
+
+    `options` go to the metric's constructor, e.g. ``metric_for("label", labels=["Yes", "No"])``.
+    """
+    key = name.strip().lower()
+    if key not in _METRICS:
+        raise UserInputError(
+            f"unknown metric {name!r}; the metrics are: {', '.join(_METRICS)}. "
+            f"Use 'numeric' for GSM8K/arith, 'choice' or 'exact' for BBH, 'label' for LIAR."
+        )
+    if key == "label" and options.get("labels") is not None:
+        options = {**options, "labels": tuple(options["labels"])}
+    try:
+        metric: Metric = _METRICS[key](**options)
+    except TypeError as exc:
+        raise UserInputError(f"bad options for metric {name!r}: {exc}") from None
+    return metric
