@@ -52,3 +52,46 @@ def test_forward_hint_node_snapshot() -> None:
         [],
     )
     check("forward_hint", render(msgs))
+
+
+def test_versions() -> None:
+    assert prompts.BACKWARD_VERSION == "backward/1"
+    assert prompts.OPTIMIZER_VERSION == "optimizer/2"
+
+
+def test_backward_neighbors_snapshot() -> None:
+    msgs = prompts.render_backward_neighbors(
+        "Solve step by step.",
+        {"question": "What is 6 times 7?"},
+        [("hint_1", "Multiply 6 by 7."), ("hint_2", "Add 6 and 7.")],
+        "6 + 7 = 13. Answer: 13",
+        ['The expected output is: "42".'],
+    )
+    check("backward_neighbors", render(msgs))
+
+
+def test_backward_independent_snapshot() -> None:
+    msgs = prompts.render_backward_independent(
+        "Solve step by step.",
+        {"question": "What is 6 times 7?"},
+        "Add 6 and 7.",
+        "6 + 7 = 13. Answer: 13",
+        ['The expected output is: "42".', "Use multiplication."],
+    )
+    check("backward_independent", render(msgs))
+
+
+def test_optimizer_snapshot() -> None:
+    msgs = prompts.render_optimizer(
+        "instruction",
+        "Solve step by step.",
+        [
+            prompts.OptimizerExample(
+                {"question": "What is 6 times 7?", "hint_1": "Add 6 and 7."},
+                "Answer: 13",
+                ['The expected output is: "42".'],
+            )
+        ],
+        history=[("Solve it.", 0.25)],
+    )
+    check("optimizer", render(msgs))

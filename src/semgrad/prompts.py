@@ -10,10 +10,20 @@ Rendering is pure: text in, messages out.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from semgrad.llm.types import Message
 
-__all__ = ["FORWARD_VERSION", "render_forward"]
+__all__ = [
+    "BACKWARD_VERSION",
+    "FORWARD_VERSION",
+    "OPTIMIZER_VERSION",
+    "OptimizerExample",
+    "render_backward_independent",
+    "render_backward_neighbors",
+    "render_forward",
+    "render_optimizer",
+]
 
 FORWARD_VERSION = "forward/1"
 
@@ -37,4 +47,122 @@ def render_forward(
     for i, (_node, text) in enumerate(hints, start=1):
         parts.append(f"Hint {i}:\n{text.strip()}")
     parts.append(f"Instruction:\n{instruction.strip()}")
+    return (Message("user", "\n\n".join(parts)),)
+
+
+# -- backward ------------------------------------------------------------------------------
+
+BACKWARD_VERSION = "backward/1"
+
+_BACKWARD_INTRO = (
+    "You are improving a system of language-model calls by giving feedback. One component "
+    "of the system read the inputs below, followed its instruction and wrote an output. "
+    "Feedback on that output says how the output should change."
+)
+
+
+def _feedback_block(grad: Sequence[str]) -> str:
+    if len(grad) == 1:
+        return grad[0].strip()
+    return "\n".join(f"{i}. {g.strip()}" for i, g in enumerate(grad, start=1))
+
+
+def render_backward_neighbors(
+    instruction: str,
+    graph_inputs: Mapping[str, str],
+    node_inputs: Sequence[tuple[str, str]],
+    output: str,
+    grad: Sequence[str],
+) -> tuple[Message, ...]:
+    """One call for all inputs of a component: each input is judged next to its siblings.
+
+    The reply must hold one ``<feedback_i>`` block per numbered input; tags carry the full
+    index, so input 1 can never be confused with input 10.
+    """
+    parts = [_BACKWARD_INTRO]
+    parts += [f"{_label(name)}:\n{value.strip()}" for name, value in graph_inputs.items()]
+    for i, (_node, text) in enumerate(node_inputs, start=1):
+        parts.append(f"Input {i}:\n{text.strip()}")
+    parts.append(f"Instruction of the component:\n{instruction.strip()}")
+    parts.append(f"Output of the component:\n{output.strip()}")
+    parts.append(f"Feedback on the output:\n{_feedback_block(grad)}")
+    n = len(node_inputs)
+    blocks = "\n".join(f"<feedback_{i}>...</feedback_{i}>" for i in range(1, n + 1))
+    parts.append(
+        f"For each of the {n} numbered inputs, say how that input should change so that the "
+        f"output improves. Compare the inputs with each other: say which input helped, which "
+        f"misled the component, and what was missing. Be specific and brief. Reply with "
+        f"exactly one block per input:\n{blocks}"
+    )
+    return (Message("user", "\n\n".join(parts)),)
+
+
+def render_backward_independent(
+    instruction: str,
+    graph_inputs: Mapping[str, str],
+    node_input: str,
+    output: str,
+    grad: Sequence[str],
+) -> tuple[Message, ...]:
+    """The TextGrad-style ablation: one call per input, which sees no sibling."""
+    parts = [_BACKWARD_INTRO]
+    parts += [f"{_label(name)}:\n{value.strip()}" for name, value in graph_inputs.items()]
+    parts.append(f"Input:\n{node_input.strip()}")
+    parts.append(f"Instruction of the component:\n{instruction.strip()}")
+    parts.append(f"Output of the component:\n{output.strip()}")
+    parts.append(f"Feedback on the output:\n{_feedback_block(grad)}")
+    parts.append(
+        "Say how the input should change so that the output improves. Be specific and "
+        "brief. Reply with one block:\n<feedback_1>...</feedback_1>"
+    )
+    return (Message("user", "\n\n".join(parts)),)
+
+
+# -- optimizer -----------------------------------------------------------------------------
+
+OPTIMIZER_VERSION = "optimizer/2"
+
+
+@dataclass(frozen=True)
+class OptimizerExample:
+    """What the optimizer is shown of one example for one parameter's node."""
+
+    inputs: Mapping[str, str]
+    output: str
+    feedback: Sequence[str]
+
+
+def render_optimizer(
+    role: str,
+    current: str,
+    examples: Sequence[OptimizerExample],
+    history: Sequence[tuple[str, float]] = (),
+) -> tuple[Message, ...]:
+    """Ask for an improved parameter text, returned between <improved> tags (parsed strictly).
+
+    Measured on the 1.5B embedded model: asking it to "compare first" made it ramble; a
+    short task with one concrete example of a format rule made it carry the expected
+    answer format from the feedback into the instruction.
+    """
+    parts = [
+        f"You are improving the {role} of one component in a system of language-model calls.",
+        f"Current {role}:\n<current>\n{current.strip()}\n</current>",
+        "The component's outputs on examples the system got wrong, with feedback on each output:",
+    ]
+    for i, ex in enumerate(examples, start=1):
+        inputs = "\n".join(f"{_label(k)}: {v.strip()}" for k, v in ex.inputs.items())
+        parts.append(
+            f"Example {i}\n{inputs}\nOutput: {ex.output.strip()}\n"
+            f"Feedback on the output: {_feedback_block(ex.feedback)}"
+        )
+    if history:
+        lines = "\n".join(f"- score {score:.2f}: {text.strip()}" for text, score in history)
+        parts.append(f"Earlier versions of the {role} and their scores:\n{lines}")
+    parts.append(
+        f"Rewrite the {role} so that the component's outputs become what the feedback "
+        f"expects. If the feedback shows an expected output, the new {role} must require "
+        f'exactly that form of answer (for example: "Answer with only one of: X, Y."). Keep '
+        f"it general; do not include the examples. Reply with only the new {role} between "
+        f"<improved> and </improved>."
+    )
     return (Message("user", "\n\n".join(parts)),)

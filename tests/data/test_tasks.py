@@ -158,9 +158,29 @@ def test_list_tasks_describes_every_form() -> None:
     forms = list_tasks()
     assert list(forms) == [
         "arith:train|val|test",
+        "reviews:train|val|test",
         "gsm8k:train|val|test",
         "bbh:<task>:train|val|test",
         "liar:train|valid|test",
         "liar-binary:train|val|test",
     ]
     assert all(forms.values())
+
+
+def test_reviews_task_is_bundled_disjoint_and_balanced() -> None:
+    from semgrad.data.reviews import REVIEWS_SIZES, reviews_split_of
+
+    texts = {}
+    for which, size in REVIEWS_SIZES.items():
+        task = load_task(f"reviews:{which}")
+        assert len(task) == size
+        labels = {e.target for e in task.examples}
+        assert labels == {"POS", "NEG"}
+        texts[which] = {e.inputs["question"] for e in task.examples}
+        assert all(reviews_split_of(t) == which for t in texts[which])
+    assert not texts["train"] & texts["val"] and not texts["train"] & texts["test"]
+    assert not texts["val"] & texts["test"]
+    ex = load_task("reviews:test").examples[0]
+    score = load_task("reviews:test").metric("The review is positive.", ex)
+    assert score.value == 0.0 and "POS, NEG" in score.feedback
+    assert load_task("reviews:test").metric(ex.target, ex).value == 1.0

@@ -1,5 +1,5 @@
 """The `semgrad` command line."""
 
-from semgrad.cli.app import app, main
+from semgrad.cli.commands import app, main
 
 __all__ = ["app", "main"]

@@ -76,6 +76,10 @@ def list_tasks() -> dict[str, str]:
         "arith:train|val|test": (
             "bundled synthetic arithmetic word problems (200/100/200); no data directory needed"
         ),
+        "reviews:train|val|test": (
+            "bundled POS/NEG review labelling, a convention learnable only from feedback "
+            "(60/40/60); no data directory needed"
+        ),
         "gsm8k:train|val|test": (
             f"GSM8K grade-school math; val = {GSM8K_VAL_SIZE} seeded from the train file, "
             f"train = the rest, test = the official 1,319"
@@ -114,6 +118,8 @@ def load_task(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed
         bbh_task, which = "", parts[1].lower()
     if name == "arith":
         return _arith(_check(spec, which, _SPLITS))
+    if name == "reviews":
+        return _reviews(_check(spec, which, _SPLITS))
     if name == "gsm8k":
         return _gsm8k(_check(spec, which, _SPLITS), data_dir, seed)
     if name == "bbh":
@@ -142,6 +148,22 @@ def _arith(which: str) -> Task:
         description=(
             f"arith {which}: {len(examples)} synthetic multi-step arithmetic word problems; "
             f"the answer is a whole number (metric: numeric)."
+        ),
+    )
+
+
+def _reviews(which: str) -> Task:
+    from semgrad.data.reviews import REVIEW_LABELS, generate_reviews
+    from semgrad.evaluation.metrics import LabelMatch
+
+    examples = generate_reviews(which)  # type: ignore[arg-type]
+    return Task(
+        name=f"reviews:{which}",
+        examples=examples,
+        metric=LabelMatch(labels=REVIEW_LABELS),
+        description=(
+            f"reviews {which}: {len(examples)} short reviews labelled POS or NEG; the label "
+            f"convention is stated nowhere but in the metric's feedback (metric: label)."
         ),
     )
 

@@ -441,7 +441,14 @@ class LabelMatch:
             if found is not None:
                 predicted = _canonical_label(found, labels)
                 return _verdict(example.target, predicted, predicted == target)
-        return _verdict(example.target, None, False)
+        # No label at all: say which labels exist, as a judge would; that is the feedback
+        # from which a system can learn a labelling convention it was never told.
+        return Score(
+            0.0,
+            f"The output contains none of the labels ({', '.join(labels)}). "
+            f'The expected output is: "{example.target}".',
+            "",
+        )
 
 
 _METRICS: dict[str, type[NumericMatch] | type[ChoiceMatch] | type[ExactMatch] | type[LabelMatch]]

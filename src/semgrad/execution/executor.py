@@ -99,7 +99,11 @@ async def forward(graph: Graph, example: Example | Mapping[str, str], ctx: RunCo
         example = Example(id="input", inputs=dict(example), target="")
     _check_inputs(graph, example)
     t0 = time.perf_counter()
-    trace = Trace(example_id=example.id, inputs={k: example.inputs[k] for k in graph.inputs})
+    trace = Trace(
+        example_id=example.id,
+        inputs={k: example.inputs[k] for k in graph.inputs},
+        output_node=graph.output,
+    )
     for name in graph.order:  # pre-create records so the trace is in topological order
         node = graph.nodes[name]
         trace.nodes[name] = NodeTrace(node=name, kind=node.kind, inputs={})

@@ -59,6 +59,7 @@ class Trace:
     example_id: str
     inputs: dict[str, str]
     nodes: dict[str, NodeTrace] = field(default_factory=dict)
+    output_node: str = ""
     output: str | None = None
     error: str | None = None
     duration_s: float = 0.0
@@ -78,6 +79,7 @@ class Trace:
         return {
             "example_id": self.example_id,
             "inputs": self.inputs,
+            "output_node": self.output_node,
             "output": self.output,
             "error": self.error,
             "duration_s": round(self.duration_s, 4),

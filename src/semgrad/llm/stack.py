@@ -2,6 +2,7 @@
 
 MeteredLLM      outermost: sees every request, cache hits included
   CachedLLM     a hit returns here: no retry, no concurrency slot, no model call
+   BudgetedLLM  a miss is checked against the budget before any model call
     RetryingLLM waits between attempts *outside* the limiter, so a request sleeping
                 off a 429 does not hold a slot another request could use
       LimitedLLM   innermost: bounds what is in flight to the server
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from semgrad.llm.budget import Budget, BudgetedLLM
 from semgrad.llm.cache import Cache, CachedLLM
 from semgrad.llm.limit import LimitedLLM
 from semgrad.llm.meter import Meter, MeteredLLM
@@ -32,8 +34,10 @@ def build_llm(
     retry: RetryPolicy | None = _DEFAULT_RETRY,
     max_concurrency: int | None = None,
     meter: Meter | None = None,
+    budget: Budget | None = None,
 ) -> LLM:
-    """Wrap `client` as Meter(Cache(Retry(Limit(client)))), leaving out the layers not asked for.
+    """Wrap `client` as Meter(Cache(Budget(Retry(Limit(client))))), leaving out the layers not
+    asked for.
 
     `retry=None` disables retrying; the default retries transient failures up to 5 times.
     With a `meter`, retries are also counted in it, per node and phase.
@@ -43,6 +47,8 @@ def build_llm(
         llm = LimitedLLM(llm, max_concurrency)
     if retry is not None:
         llm = RetryingLLM(llm, retry, meter=meter)
+    if budget is not None:
+        llm = BudgetedLLM(llm, budget)
     if cache is not None:
         llm = CachedLLM(llm, cache)
     if meter is not None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -38,10 +38,14 @@ from semgrad.execution.executor import forward
 from semgrad.graph.core import Graph
 from semgrad.graph.spec import load_graph
 from semgrad.llm.cache import Cache, CacheMode
+from semgrad.llm.factory import close_client, make_client
 from semgrad.llm.meter import Meter
 from semgrad.llm.retry import RetryPolicy
 from semgrad.llm.stack import build_llm
 from semgrad.llm.types import LLM
+
+if TYPE_CHECKING:
+    from semgrad.optim.trainer import RunResult
 
 __all__ = ["app", "main"]
 
@@ -141,17 +145,7 @@ def _llm_stack(
         raise UserInputError(
             f"--cache-mode must be one of {', '.join(_CACHE_MODES)}, got {cache_mode!r}"
         )
-    client: Any
-    if base_url:
-        from semgrad.llm.openai import OpenAICompatible
-
-        client = OpenAICompatible(base_url, model, api_key_env=api_key_env)
-    else:
-        from semgrad.llm.local import LocalLLM
-        from semgrad.llm.models import resolve_model
-
-        resolve_model(model)  # fail now, with a clear message, rather than at the first call
-        client = LocalLLM(model, n_parallel=slots)
+    client = make_client(model, base_url=base_url, api_key_env=api_key_env, slots=slots)
     cache = (
         None
         if cache_mode == "off"
@@ -170,12 +164,7 @@ def _llm_stack(
     finally:
         if cache is not None:
             cache.close()
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
-        aclose = getattr(client, "aclose", None)
-        if callable(aclose):
-            asyncio.run(aclose())
+        asyncio.run(close_client(client))
 
 
 def _load_graph(path: Path) -> Graph:
@@ -361,6 +350,185 @@ def eval_(
     table.add_row("wall time", f"{wall:.2f} s")
     out.print(table)
     out.print(f"per-example results: {out_file}")
+
+
+# -- optimize / resume / export / report ---------------------------------------------------
+
+
+def _parse_budget(pairs: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise UserInputError(
+                f"--budget takes KEY=N (e.g. calls=500, backward.tokens=200000), got {pair!r}"
+            )
+        out[key.strip()] = int(value)
+    return out
+
+
+def _print_progress(kind: str, data: dict[str, Any]) -> None:
+    if kind == "initial":
+        err.print(
+            f"[dim]scoring the initial graph: gate {data['gate']}, test {data['test']} examples…[/]"
+        )
+    elif kind == "initial_done":
+        err.print(f"initial: gate {data['gate']:.1%}, test {data['test']:.1%}")
+    elif kind == "resume":
+        err.print(f"resuming after step {data['step']}")
+    elif kind == "step":
+        err.print(f"[dim]step {data['step'] + 1}/{data['steps']}…[/]")
+    elif kind == "step_done":
+        cand = data.get("candidate_score")
+        verdict = "[green]accepted[/]" if data["accepted"] else "[yellow]rejected[/]"
+        cand_s = "n/a" if cand is None else f"{cand:.1%}"
+        inc = data.get("incumbent_score")
+        inc_s = "n/a" if inc is None else f"{inc:.1%}"
+        changed = ", ".join(data.get("changed", [])) or "nothing"
+        err.print(
+            f"step {data['step'] + 1}: candidate {cand_s} vs incumbent {inc_s} → {verdict} "
+            f"(changed: {escape(changed)}; {data['wall_s']:.1f} s)"
+        )
+    elif kind == "final":
+        err.print(f"[dim]scoring the best graph on {data['test']} test examples…[/]")
+    elif kind == "budget":
+        err.print(f"[yellow]stopped: {escape(data['message'])}[/]")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _print_run_result(result: RunResult) -> None:
+    table = Table(title=f"run {result.run_dir}", show_header=True)
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("status", result.status)
+    table.add_row("steps done", str(result.steps_done))
+    table.add_row("initial test score", _pct(result.initial_test))
+    table.add_row("final test score", _pct(result.final_test))
+    table.add_row("initial gate score", _pct(result.initial_gate))
+    table.add_row("best gate score", _pct(result.best_gate))
+    table.add_row("wall time", f"{result.wall_s:.1f} s")
+    out.print(table)
+    cost = Table(title="cost by phase", show_header=True)
+    for col in ("phase", "calls", "cache hits", "prompt tokens", "completion tokens"):
+        cost.add_column(col, justify="right" if col != "phase" else "left")
+    totals = [0, 0, 0, 0]
+    for phase, s in result.spend.items():
+        row = [
+            s.get("calls", 0),
+            s.get("cache_hits", 0),
+            s.get("prompt_tokens", 0),
+            s.get("completion_tokens", 0),
+        ]
+        totals = [a + b for a, b in zip(totals, row, strict=True)]
+        cost.add_row(phase, *map(str, row))
+    cost.add_row("total", *map(str, totals))
+    out.print(cost)
+    if result.status == "budget":
+        out.print(f"resume with: semgrad resume {result.run_dir} --budget KEY=N")
+
+
+BudgetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--budget", help="Override a hard budget, KEY=N (calls, tokens, backward.calls, …)."
+    ),
+]
+
+
+@app.command()
+def optimize(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Run config (.toml).")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory [default: runs/<name>].")
+    ] = None,
+    budget: BudgetOpt = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing run directory.")
+    ] = False,
+) -> None:
+    """Optimize a graph: a run directory with history, checkpoints, the best graph, a report."""
+    import shutil
+
+    from semgrad.optim.config import load_config
+    from semgrad.optim.trainer import fit
+
+    config = load_config(config_path)
+    run_dir = out_dir or Path("runs") / config.name
+    if (run_dir / "checkpoint.json").exists():
+        if not overwrite:
+            raise UserInputError(
+                f"{run_dir} already holds a run; continue it with `semgrad resume {run_dir}`, "
+                f"or pass --overwrite to start again"
+            )
+        shutil.rmtree(run_dir)
+    result = fit(
+        config, run_dir, budget_overrides=_parse_budget(budget or []), progress=_print_progress
+    )
+    _print_run_result(result)
+    if result.status == "finished":
+        from semgrad.report import render_report
+
+        out.print(f"report: {render_report(run_dir)}")
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.")],
+    budget: BudgetOpt = None,
+) -> None:
+    """Continue a run after a crash, a kill or a budget stop, from its last completed step."""
+    from semgrad.optim.trainer import fit, load_run_config
+
+    config = load_run_config(run_dir)
+    result = fit(
+        config,
+        run_dir,
+        resume=True,
+        budget_overrides=_parse_budget(budget or []),
+        progress=_print_progress,
+    )
+    _print_run_result(result)
+    if result.status == "finished":
+        from semgrad.report import render_report
+
+        out.print(f"report: {render_report(run_dir)}")
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.")],
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where to write [default: stdout].")
+    ] = None,
+) -> None:
+    """Write the optimized graph as a plain graph spec, usable without the run."""
+    from semgrad.graph.spec import graph_from_dict
+    from semgrad.optim.runfiles import RunFiles, atomic_write_text
+
+    files = RunFiles(run_dir)
+    graph = graph_from_dict(files.read_json(files.best_graph), source=str(files.best_graph))
+    text = graph.to_json() + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(output, text)
+        err.print(f"wrote {output}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.")],
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="HTML file [default: RUN_DIR/report.html].")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report of a run (opens nothing by itself)."""
+    from semgrad.report import render_report
+
+    out.print(f"report: {render_report(run_dir, output)}")
 
 
 # -- models --------------------------------------------------------------------------------

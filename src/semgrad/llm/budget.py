@@ -1,0 +1,121 @@
+"""Hard budgets on model calls and tokens, total and per phase.
+
+A `Budget` is checked *before* each real model call (cache hits are free and never
+checked), with the call's worst case reserved while it is in flight, so concurrent calls
+can never overshoot together: spend never exceeds a limit. The worst case of a call's
+tokens is its `max_tokens` plus one token per character of the prompt (a BPE token is
+at least one character) plus a margin for the chat template; the actual usage replaces
+the reservation when the reply arrives.
+
+Limits are named ``calls`` / ``tokens`` (all phases) or ``<phase>.calls`` /
+``<phase>.tokens`` (``forward``, ``backward``, ``optimizer``, ``evaluation``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from semgrad.errors import BudgetExceededError, ConfigError
+from semgrad.llm.types import LLM, PHASES, Request, Response
+
+__all__ = ["Budget", "BudgetedLLM", "worst_case_tokens"]
+
+_TEMPLATE_MARGIN = 16  # chat-template tokens per message, generously
+
+
+def worst_case_tokens(request: Request) -> int:
+    prompt = sum(len(m.content) + _TEMPLATE_MARGIN for m in request.messages)
+    return prompt + request.max_tokens
+
+
+def _valid_keys() -> list[str]:
+    return ["calls", "tokens", *(f"{p}.{r}" for p in PHASES for r in ("calls", "tokens"))]
+
+
+@dataclass
+class _Reservation:
+    phase: str
+    tokens: int
+
+
+class Budget:
+    """Limits and what has been spent against them (restorable from a checkpoint)."""
+
+    def __init__(self, limits: Mapping[str, int], spent: Mapping[str, int] | None = None) -> None:
+        valid = _valid_keys()
+        for key, value in limits.items():
+            if key not in valid:
+                raise ConfigError(f"unknown budget {key!r}; use one of {', '.join(valid)}", key=key)
+            if value < 0:
+                raise ConfigError(f"a budget must be >= 0, got {value}", key=key)
+        self.limits = dict(limits)
+        self.spent: dict[str, int] = {k: 0 for k in valid}
+        for key, value in (spent or {}).items():
+            if key in self.spent:
+                self.spent[key] = int(value)
+        self._reserved: dict[str, int] = {k: 0 for k in valid}
+        self._lock = threading.Lock()
+
+    def _keys(self, phase: str, resource: str) -> tuple[str, str]:
+        return resource, f"{phase}.{resource}"
+
+    def reserve(self, request: Request) -> _Reservation:
+        """Claim room for one call, or raise `BudgetExceededError` without calling."""
+        tokens = worst_case_tokens(request)
+        with self._lock:
+            for resource, need in (("calls", 1), ("tokens", tokens)):
+                for key in self._keys(request.phase, resource):
+                    limit = self.limits.get(key)
+                    if limit is None:
+                        continue
+                    if self.spent[key] + self._reserved[key] + need > limit:
+                        raise BudgetExceededError(key, limit, self.spent[key])
+            for resource, need in (("calls", 1), ("tokens", tokens)):
+                for key in self._keys(request.phase, resource):
+                    self._reserved[key] += need
+        return _Reservation(request.phase, tokens)
+
+    def settle(self, reservation: _Reservation, used_tokens: int) -> None:
+        """Replace a reservation by what the call really used (0 tokens if it failed)."""
+        with self._lock:
+            for resource, reserved, used in (
+                ("calls", 1, 1),
+                ("tokens", reservation.tokens, used_tokens),
+            ):
+                for key in self._keys(reservation.phase, resource):
+                    self._reserved[key] -= reserved
+                    self.spent[key] += used
+
+    def remaining(self) -> dict[str, int]:
+        return {k: v - self.spent[k] for k, v in self.limits.items()}
+
+    def state_dict(self) -> dict[str, dict[str, int]]:
+        return {"limits": dict(self.limits), "spent": dict(self.spent)}
+
+
+class BudgetedLLM:
+    """Refuses a call that could exceed the budget; sits inside the cache (hits are free)."""
+
+    def __init__(self, inner: LLM, budget: Budget) -> None:
+        self._inner = inner
+        self.budget = budget
+
+    @property
+    def model(self) -> str:
+        return self._inner.model
+
+    @property
+    def inner(self) -> LLM:
+        return self._inner
+
+    async def complete(self, request: Request) -> Response:
+        reservation = self.budget.reserve(request)
+        try:
+            response = await self._inner.complete(request)
+        except BaseException:
+            self.budget.settle(reservation, 0)
+            raise
+        self.budget.settle(reservation, response.usage.total_tokens)
+        return response

@@ -1,0 +1,139 @@
+"""The optimization config (`semgrad optimize CONFIG.toml`), validated with pydantic.
+
+Every error names the key that is wrong. Paths in the file are relative to the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from semgrad.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "GraphConfig",
+    "ModelConfig",
+    "ModelsConfig",
+    "OptimizerConfig",
+    "RunConfig",
+    "load_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    """A model: an embedded one (registry name or .gguf path) or an OpenAI-compatible server."""
+
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+    def key(self) -> tuple[str, str | None, str | None]:
+        return (self.model, self.base_url, self.api_key_env)
+
+
+class ModelsConfig(_Strict):
+    forward: ModelConfig = ModelConfig(model="qwen2.5-coder-0.5b")
+    backward: ModelConfig = ModelConfig(model="qwen2.5-coder-1.5b")
+    optimizer: ModelConfig = ModelConfig(model="qwen2.5-coder-1.5b")
+    slots: int = Field(4, ge=1, le=64)
+    concurrency: int = Field(8, ge=1, le=1024)
+    cache: str | None = None
+    cache_mode: Literal["read-write", "read-only", "replay-only", "off"] = "read-write"
+    max_attempts: int = Field(5, ge=1, le=100)
+
+    @field_validator("forward", "backward", "optimizer", mode="before")
+    @classmethod
+    def _string_is_a_model_name(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value
+
+
+class GraphConfig(_Strict):
+    path: str | None = None
+    hints: int | None = Field(None, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GraphConfig:
+        if (self.path is None) == (self.hints is None):
+            raise ValueError("give exactly one of graph.path (a JSON spec) or graph.hints (k)")
+        return self
+
+
+class DataConfig(_Strict):
+    train: str
+    gate: str = "train"
+    test: str
+    train_size: int | None = Field(None, ge=1)
+    gate_size: int | None = Field(None, ge=1)
+    test_size: int | None = Field(None, ge=1)
+    data_dir: str | None = None
+
+
+class OptimizerConfig(_Strict):
+    name: Literal["sgd", "node"] = "sgd"
+    batch_size: int = Field(2, ge=1, le=64)
+    backward: Literal["neighbors", "independent"] = "neighbors"
+    use_gradients: bool = True
+    partial: float | None = Field(None, gt=0.0, le=1.0)
+    memory: int = Field(0, ge=0, le=32)
+    gate: Literal["full", "early-stop", "none"] = "full"
+    max_tokens: int = Field(400, ge=16, le=8192)
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    seed: int = 0
+    steps: int = Field(4, ge=0, le=10_000)
+    graph: GraphConfig
+    models: ModelsConfig = ModelsConfig()
+    data: DataConfig
+    optimizer: OptimizerConfig = OptimizerConfig()
+    budget: dict[str, int] = Field(default_factory=dict)
+    # Where the config file was, to resolve relative paths (not part of the file).
+    base_dir: str = "."
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+def _describe(err: ValidationError) -> tuple[str, str]:
+    first = err.errors()[0]
+    key = ".".join(str(x) for x in first["loc"]) or "<top>"
+    msgs = "; ".join(
+        f"{'.'.join(str(x) for x in e['loc']) or '<top>'}: {e['msg']}" for e in err.errors()
+    )
+    return key, msgs
+
+
+def config_from_dict(data: dict[str, Any], *, base_dir: str = ".") -> RunConfig:
+    try:
+        return RunConfig.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as err:
+        key, msg = _describe(err)
+        raise ConfigError(msg, key=key) from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"no config file at {p}; pass the path of a .toml config")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{p} is not valid TOML: {err}") from None
+    return config_from_dict(data, base_dir=str(p.parent.resolve()))

@@ -1,0 +1,115 @@
+"""The files of a run directory, written so that a crash never leaves half a file.
+
+RUN_DIR/
+  config.json        the validated config the run started from
+  checkpoint.json    the state after the last completed step (atomic replace)
+  history.jsonl      one line per completed step (appended and fsynced; on resume,
+                     lines past the checkpoint's step are dropped)
+  best_graph.json    the best accepted graph, as a plain graph spec
+  summary.json       initial and final scores and the cost by phase, when finished
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from semgrad.errors import DataError
+
+__all__ = ["RunFiles", "atomic_write_json", "atomic_write_text"]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; run files are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+class RunFiles:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoint.json"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.jsonl"
+
+    @property
+    def initial_graph(self) -> Path:
+        return self.root / "initial_graph.json"
+
+    @property
+    def best_graph(self) -> Path:
+        return self.root / "best_graph.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    def read_json(self, path: Path) -> Any:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(
+                f"{path} is missing: {self.root} is not a semgrad run directory "
+                f"(or the run never completed its first step)",
+                str(path),
+            ) from None
+        except json.JSONDecodeError as err:
+            raise DataError(
+                f"{path} is not valid JSON ({err}); the file is damaged", str(path)
+            ) from None
+
+    def append_history(self, record: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.history.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_history(self) -> list[dict[str, Any]]:
+        if not self.history.exists():
+            return []
+        rows = []
+        for line in self.history.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by a crash: everything before it is intact
+        return rows
+
+    def truncate_history(self, steps: int) -> None:
+        """Keep only the records of steps < `steps` (those the checkpoint includes)."""
+        rows = [r for r in self.read_history() if int(r.get("step", -1)) < steps]
+        atomic_write_text(
+            self.history, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        )

@@ -1,0 +1,240 @@
+"""The training loop with scripted models: learning, gating, checkpoints, resume, budgets."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from semgrad.data.example import Example
+from semgrad.errors import ConfigError
+from semgrad.evaluation.metrics import Score
+from semgrad.llm.fakes import ScriptedLLM
+from semgrad.llm.types import Request
+from semgrad.optim.config import config_from_dict
+from semgrad.optim.runfiles import RunFiles
+from semgrad.optim.trainer import Splits, fit
+
+WORDS = [
+    "apple",
+    "river",
+    "stone",
+    "cloud",
+    "tiger",
+    "piano",
+    "lemon",
+    "candle",
+    "forest",
+    "mirror",
+    "rocket",
+    "garden",
+    "button",
+    "planet",
+    "silver",
+    "window",
+    "pepper",
+    "castle",
+    "dragon",
+    "feather",
+]
+
+
+class CaseSensitive:
+    """Exact, case-sensitive match: the format is what has to be learned."""
+
+    name = "case-sensitive"
+
+    def __call__(self, prediction: str, example: Example) -> Score:
+        if prediction.strip() == example.target:
+            return Score(1.0, "The output is correct.", prediction.strip())
+        return Score(0.0, f'The expected output is: "{example.target}".', prediction.strip())
+
+
+def splits() -> Splits:
+    ex = [Example(f"w/{i}", {"question": f"word: {w}"}, w.upper()) for i, w in enumerate(WORDS)]
+    return Splits(
+        train=tuple(ex[:8]), gate=tuple(ex[8:14]), test=tuple(ex[14:]), metric=CaseSensitive()
+    )
+
+
+def forward_reply(request: Request) -> str:
+    text = request.messages[-1].content
+    if request.node != "final":
+        return f"a hint from {request.node}"
+    word = re.search(r"word: (\w+)", text).group(1)  # type: ignore[union-attr]
+    return word.upper() if "UPPERCASE" in text else word
+
+
+def backward_reply(request: Request) -> str:
+    n = len(re.findall(r"<feedback_(\d+)>\.\.\.", request.messages[-1].content))
+    return " ".join(f"<feedback_{i}>say it louder</feedback_{i}>" for i in range(1, n + 1))
+
+
+def optimizer_reply(request: Request) -> str:
+    if request.node == "final":
+        return "Thinking... <improved>Reply with the word in UPPERCASE only.</improved>"
+    return "no tags here"  # a failed proposal: never becomes a prompt
+
+
+def models() -> dict[str, ScriptedLLM]:
+    return {
+        "forward": ScriptedLLM(forward_reply),
+        "backward": ScriptedLLM(backward_reply),
+        "optimizer": ScriptedLLM(optimizer_reply),
+    }
+
+
+def config(**overrides: object) -> object:
+    base: dict[str, object] = {
+        "name": "t",
+        "steps": 2,
+        "graph": {"hints": 2},
+        "data": {"train": "arith:train", "gate": "arith:val", "test": "arith:test"},
+        "models": {"cache_mode": "off"},
+    }
+    base.update(overrides)
+    return config_from_dict(base)
+
+
+def test_learns_the_format_through_feedback(tmp_path: Path) -> None:
+    result = fit(config(), tmp_path / "run", llms=models(), splits=splits())  # type: ignore[arg-type]
+    assert result.status == "finished"
+    assert result.initial_test == 0.0 and result.final_test == 1.0
+    files = RunFiles(tmp_path / "run")
+    history = files.read_history()
+    assert [h["step"] for h in history] == [0, 1]
+    first = history[0]
+    assert first["accepted"] is True and first["candidate_score"] == 1.0
+    assert first["incumbent_score"] == 0.0
+    assert first["changed"] == ["final.instruction"]
+    failed = [p for p in first["proposals"] if p["new"] is None]
+    assert failed and all("no <improved>" in p["error"] for p in failed)
+    assert first["backward"][0]["calls"][0]["successor"] == "final"
+    assert first["gradients"]["hint_1.instruction"] == ["say it louder"]
+    assert len(first["batch"]) == 2 and all(b["score"] == 0.0 for b in first["batch"])
+    assert set(first["spend"]) == {"forward", "backward", "optimizer", "evaluation"}
+    assert first["spend"]["backward"]["calls"] == 2  # one neighbour-aware call per example
+    best = json.loads(files.best_graph.read_text())
+    final_node = next(n for n in best["nodes"] if n["name"] == "final")
+    assert "UPPERCASE" in final_node["instruction"]
+    summary = json.loads(files.summary.read_text())
+    assert summary["final_test"] == 1.0
+    # Step 2: nothing left to learn from; the batch falls back to right answers, gate rejects.
+    assert history[1]["accepted"] is False
+
+
+def test_independent_mode_makes_one_call_per_input(tmp_path: Path) -> None:
+    cfg = config(optimizer={"backward": "independent"}, steps=1)
+    fit(cfg, tmp_path / "run", llms=models(), splits=splits())  # type: ignore[arg-type]
+    step = RunFiles(tmp_path / "run").read_history()[0]
+    assert step["spend"]["backward"]["calls"] == 4  # 2 examples x 2 inputs
+
+
+def test_no_gradient_ablation_shows_only_final_feedback(tmp_path: Path) -> None:
+    cfg = config(optimizer={"use_gradients": False}, steps=1)
+    fit(cfg, tmp_path / "run", llms=models(), splits=splits())  # type: ignore[arg-type]
+    step = RunFiles(tmp_path / "run").read_history()[0]
+    assert step["spend"]["backward"]["calls"] == 0
+    assert step["gradients"]["hint_1.instruction"] == []
+
+
+def test_gate_rejects_a_worse_candidate(tmp_path: Path) -> None:
+    m = models()
+    m["optimizer"] = ScriptedLLM(lambda r: "<improved>Reply in lowercase.</improved>")
+    result = fit(config(steps=1), tmp_path / "run", llms=m, splits=splits())  # type: ignore[arg-type]
+    step = RunFiles(tmp_path / "run").read_history()[0]
+    assert step["accepted"] is False and step["candidate_score"] == 0.0
+    assert "UPPERCASE" not in json.dumps(step["state"])
+    assert result.final_test == 0.0
+
+
+def test_early_stop_gate_saves_calls(tmp_path: Path) -> None:
+    m = models()
+    seen: list[str] = []
+
+    def good_then_bad(request: Request) -> str:
+        seen.append(request.node)
+        if request.node != "final":
+            return "no tags"
+        first = seen.count("final") == 1
+        return (
+            "<improved>Reply in UPPERCASE.</improved>"
+            if first
+            else "<improved>Reply in lowercase.</improved>"
+        )
+
+    m["optimizer"] = ScriptedLLM(good_then_bad)
+    cfg = config(
+        steps=2, optimizer={"gate": "early-stop"}, models={"cache_mode": "off", "concurrency": 4}
+    )
+    ex = splits()
+    full = [
+        Example(f"g/{i}", {"question": f"word: {w}"}, w.upper()) for i, w in enumerate(WORDS * 2)
+    ]
+    sp = Splits(ex.train, tuple(full[:20]), ex.test, ex.metric)
+    fit(cfg, tmp_path / "run", llms=m, splits=sp)  # type: ignore[arg-type]
+    history = RunFiles(tmp_path / "run").read_history()
+    assert history[0]["accepted"] and history[0]["gate"]["early_stopped"] is False
+    gate = history[1]["gate"]
+    assert history[1]["accepted"] is False
+    assert gate["early_stopped"] is True and gate["evaluated"] == 4 and gate["of"] == 20
+    assert gate["tokens_saved_estimate"] > 0
+
+
+class Killed(BaseException):
+    """Stands for kill -9: a BaseException no handler in semgrad catches."""
+
+
+def _run_to_completion(tmp_path: Path, name: str) -> dict[str, str]:
+    fit(config(steps=3), tmp_path / name, llms=models(), splits=splits())  # type: ignore[arg-type]
+    return json.loads((tmp_path / name / "best_graph.json").read_text())
+
+
+def test_crash_then_resume_reaches_the_same_graph(tmp_path: Path) -> None:
+    reference = _run_to_completion(tmp_path, "ref")
+    crashing = models()
+    calls = {"n": 0}
+
+    def flaky_optimizer(request: Request) -> str:
+        calls["n"] += 1
+        if calls["n"] == 4:  # during the second step
+            raise Killed  # like a kill: nothing is caught or cleaned up
+        return optimizer_reply(request)
+
+    crashing["optimizer"] = ScriptedLLM(flaky_optimizer)
+    run_dir = tmp_path / "crash"
+    with pytest.raises(Killed):
+        fit(config(steps=3), run_dir, llms=crashing, splits=splits())  # type: ignore[arg-type]
+    state = json.loads((run_dir / "checkpoint.json").read_text())
+    assert state["step"] == 1 and state["status"] == "running"
+    result = fit(config(steps=3), run_dir, resume=True, llms=models(), splits=splits())  # type: ignore[arg-type]
+    assert result.steps_done == 3
+    assert json.loads((run_dir / "best_graph.json").read_text()) == reference
+    assert [h["step"] for h in RunFiles(run_dir).read_history()] == [0, 1, 2]
+
+
+def test_budget_stop_is_clean_and_resumable(tmp_path: Path) -> None:
+    cfg = config(steps=2, budget={"calls": 60})
+    run_dir = tmp_path / "run"
+    result = fit(cfg, run_dir, llms=models(), splits=splits())  # type: ignore[arg-type]
+    assert result.status == "budget" and "calls" in result.message
+    state = json.loads((run_dir / "checkpoint.json").read_text())
+    assert state["status"] == "budget"
+    assert state["budget_spent"]["calls"] <= 60
+    total_calls = sum(p["calls"] for p in state["spend"].values())
+    assert total_calls <= 60
+    more = fit(
+        cfg, run_dir, resume=True, llms=models(), splits=splits(), budget_overrides={"calls": 1000}
+    )  # type: ignore[arg-type]
+    assert more.status == "finished" and more.final_test == 1.0
+
+
+def test_config_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"optimizer\.gate"):
+        config(optimizer={"gate": "sometimes"})
+    with pytest.raises(ConfigError, match="budget"):
+        from semgrad.llm.budget import Budget
+
+        Budget({"cals": 3})
