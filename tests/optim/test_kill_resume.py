@@ -83,7 +83,7 @@ def semgrad(*args: str) -> subprocess.Popen[bytes]:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_kill_9_then_resume_matches_uninterrupted(tmp_path: Path, seed: int) -> None:
-    with FakeOpenAIServer(reply=reply, latency=0.02) as server:
+    with FakeOpenAIServer(reply=reply, latency=0.04) as server:
         # Separate caches: the killed run must really call the models, not replay the first.
         cfg = write_config(tmp_path, server.base_url, "ref")
         t0 = time.time()
@@ -93,19 +93,24 @@ def test_kill_9_then_resume_matches_uninterrupted(tmp_path: Path, seed: int) -> 
         reference = json.loads((tmp_path / "ref" / "best_graph.json").read_text())
         assert "POS, NEG" in json.dumps(reference)
 
-        run_dir = tmp_path / "killed"
-        cfg = write_config(tmp_path, server.base_url, "killed")
-        proc = semgrad("optimize", str(cfg), "--out", str(run_dir))
-        # Kill once the run has checkpointed its initial scores and is inside the steps.
-        started = time.time()
-        deadline = started + 60
-        while not (run_dir / "checkpoint.json").exists() and time.time() < deadline:
-            time.sleep(0.01)
-        remaining = ref_seconds - (time.time() - started)
-        time.sleep(random.Random(seed).uniform(0.0, 0.7 * max(remaining, 0.1)))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert not (run_dir / "summary.json").exists(), "the kill came after the run finished"
+        rng = random.Random(seed)
+        fraction = 0.7
+        for attempt in range(4):
+            run_dir = tmp_path / f"killed{attempt}"
+            cfg = write_config(tmp_path, server.base_url, f"killed{attempt}")
+            proc = semgrad("optimize", str(cfg), "--out", str(run_dir))
+            started = time.time()
+            while not (run_dir / "checkpoint.json").exists() and time.time() < started + 60:
+                time.sleep(0.01)
+            remaining = ref_seconds - (time.time() - started)
+            time.sleep(rng.uniform(0.0, fraction * max(remaining, 0.1)))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            if not (run_dir / "summary.json").exists():
+                break  # killed mid-run, as intended
+            fraction /= 3  # a loaded machine ran it faster than the reference: kill sooner
+        else:
+            pytest.fail("could not kill the run before it finished")
         resumed = semgrad("resume", str(run_dir))
         output = resumed.stdout.read().decode() if resumed.stdout else ""
         assert resumed.wait(timeout=120) == 0, output

@@ -45,6 +45,7 @@ from semgrad.llm.stack import build_llm
 from semgrad.llm.types import LLM
 
 if TYPE_CHECKING:
+    from semgrad.optim.config import RunConfig
     from semgrad.optim.trainer import RunResult
 
 __all__ = ["app", "main"]
@@ -430,6 +431,23 @@ def _print_run_result(result: RunResult) -> None:
         out.print(f"resume with: semgrad resume {result.run_dir} --budget KEY=N")
 
 
+def _fit_and_report(
+    config: RunConfig, run_dir: Path, *, resume: bool, budget: list[str] | None
+) -> None:
+    from semgrad.optim.trainer import fit
+    from semgrad.report import render_report
+
+    result = fit(
+        config,
+        run_dir,
+        resume=resume,
+        budget_overrides=_parse_budget(budget or []),
+        progress=_print_progress,
+    )
+    _print_run_result(result)
+    out.print(f"report: {render_report(run_dir)}")
+
+
 BudgetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -453,7 +471,6 @@ def optimize(
     import shutil
 
     from semgrad.optim.config import load_config
-    from semgrad.optim.trainer import fit
 
     config = load_config(config_path)
     run_dir = out_dir or Path("runs") / config.name
@@ -464,14 +481,7 @@ def optimize(
                 f"or pass --overwrite to start again"
             )
         shutil.rmtree(run_dir)
-    result = fit(
-        config, run_dir, budget_overrides=_parse_budget(budget or []), progress=_print_progress
-    )
-    _print_run_result(result)
-    if result.status == "finished":
-        from semgrad.report import render_report
-
-        out.print(f"report: {render_report(run_dir)}")
+    _fit_and_report(config, run_dir, resume=False, budget=budget)
 
 
 @app.command()
@@ -480,21 +490,9 @@ def resume(
     budget: BudgetOpt = None,
 ) -> None:
     """Continue a run after a crash, a kill or a budget stop, from its last completed step."""
-    from semgrad.optim.trainer import fit, load_run_config
+    from semgrad.optim.trainer import load_run_config
 
-    config = load_run_config(run_dir)
-    result = fit(
-        config,
-        run_dir,
-        resume=True,
-        budget_overrides=_parse_budget(budget or []),
-        progress=_print_progress,
-    )
-    _print_run_result(result)
-    if result.status == "finished":
-        from semgrad.report import render_report
-
-        out.print(f"report: {render_report(run_dir)}")
+    _fit_and_report(load_run_config(run_dir), run_dir, resume=True, budget=budget)
 
 
 @app.command()

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from semgrad.errors import BudgetExceededError, ConfigError
-from semgrad.llm.types import LLM, PHASES, Request, Response
+from semgrad.llm.types import LLM, PHASES, Request, Response, Wrapper
 
 __all__ = ["Budget", "BudgetedLLM", "worst_case_tokens"]
 
@@ -95,20 +95,12 @@ class Budget:
         return {"limits": dict(self.limits), "spent": dict(self.spent)}
 
 
-class BudgetedLLM:
+class BudgetedLLM(Wrapper):
     """Refuses a call that could exceed the budget; sits inside the cache (hits are free)."""
 
     def __init__(self, inner: LLM, budget: Budget) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.budget = budget
-
-    @property
-    def model(self) -> str:
-        return self._inner.model
-
-    @property
-    def inner(self) -> LLM:
-        return self._inner
 
     async def complete(self, request: Request) -> Response:
         reservation = self.budget.reserve(request)

@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Literal, get_args
 
 from semgrad.errors import CacheMissError, ConfigError, DataError
-from semgrad.llm.types import LLM, Request, Response, Usage, canonical_json
+from semgrad.llm.types import LLM, Request, Response, Usage, Wrapper, canonical_json
 
 __all__ = ["Cache", "CacheMode", "CacheStats", "CachedLLM"]
 
@@ -301,7 +301,7 @@ def _wal_path(path: Path) -> Path:
     return path.with_name(path.name + "-wal")
 
 
-class CachedLLM:
+class CachedLLM(Wrapper):
     """An `LLM` that answers from `cache` when it can, and otherwise asks `inner`.
 
     A hit comes back with `cached=True` and `latency_s=0`. Concurrent identical requests
@@ -311,17 +311,9 @@ class CachedLLM:
     """
 
     def __init__(self, inner: LLM, cache: Cache) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._cache = cache
         self._in_flight: dict[str, asyncio.Task[Response]] = {}
-
-    @property
-    def model(self) -> str:
-        return self._inner.model
-
-    @property
-    def inner(self) -> LLM:
-        return self._inner
 
     @property
     def cache(self) -> Cache:

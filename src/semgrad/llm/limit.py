@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 
 from semgrad.errors import ConfigError
-from semgrad.llm.types import LLM, Request, Response
+from semgrad.llm.types import LLM, Request, Response, Wrapper
 
 __all__ = ["LimitedLLM"]
 
 
-class LimitedLLM:
+class LimitedLLM(Wrapper):
     """An `LLM` that lets at most `max_concurrency` requests reach `inner` at once.
 
     `in_flight` is the number of requests inside `inner` now; `peak_in_flight` the most
@@ -26,7 +26,7 @@ class LimitedLLM:
             raise ConfigError(
                 f"max_concurrency must be >= 1, got {max_concurrency}.", key="max_concurrency"
             )
-        self._inner = inner
+        super().__init__(inner)
         self._max_concurrency = max_concurrency
         # An asyncio.Semaphore belongs to the loop it first waited in, and each
         # `asyncio.run` makes a new loop, so it is made (again) inside the running loop.
@@ -34,14 +34,6 @@ class LimitedLLM:
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
         self.in_flight = 0
         self.peak_in_flight = 0
-
-    @property
-    def model(self) -> str:
-        return self._inner.model
-
-    @property
-    def inner(self) -> LLM:
-        return self._inner
 
     @property
     def max_concurrency(self) -> int:

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any
 
-from semgrad.llm.types import LLM, PHASES, Phase, Request, Response
+from semgrad.llm.types import LLM, PHASES, Phase, Request, Response, Wrapper
 
 __all__ = ["Meter", "MeterRow", "MeterSnapshot", "MeteredLLM", "Spend"]
 
@@ -171,20 +171,12 @@ class Meter:
             self._spend[key] = self._spend.get(key, _ZERO) + spend
 
 
-class MeteredLLM:
+class MeteredLLM(Wrapper):
     """An `LLM` that records every request to `inner`, and its outcome, in `meter`."""
 
     def __init__(self, inner: LLM, meter: Meter) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._meter = meter
-
-    @property
-    def model(self) -> str:
-        return self._inner.model
-
-    @property
-    def inner(self) -> LLM:
-        return self._inner
 
     @property
     def meter(self) -> Meter:

@@ -22,7 +22,7 @@ from semgrad.errors import (
     RetryExhaustedError,
 )
 from semgrad.llm.meter import Meter
-from semgrad.llm.types import LLM, Request, Response
+from semgrad.llm.types import LLM, Request, Response, Wrapper
 
 __all__ = ["RetryPolicy", "RetryingLLM", "is_retryable"]
 
@@ -77,7 +77,7 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, LLMTimeoutError | LLMConnectionError)
 
 
-class RetryingLLM:
+class RetryingLLM(Wrapper):
     """An `LLM` that retries `inner` on transient failures.
 
     After `policy.max_attempts` failed attempts it raises `RetryExhaustedError`, carrying
@@ -97,7 +97,7 @@ class RetryingLLM:
         rng: random.Random | None = None,
         meter: Meter | None = None,
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._policy = policy if policy is not None else RetryPolicy()
         self._sleep = sleep
         # Jitter only spreads waits in time; it never changes a result, so an OS-seeded
@@ -105,14 +105,6 @@ class RetryingLLM:
         self._rng = rng if rng is not None else random.Random()
         self._meter = meter
         self.retries = 0
-
-    @property
-    def model(self) -> str:
-        return self._inner.model
-
-    @property
-    def inner(self) -> LLM:
-        return self._inner
 
     @property
     def policy(self) -> RetryPolicy:

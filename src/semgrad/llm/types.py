@@ -22,6 +22,7 @@ __all__ = [
     "Request",
     "Response",
     "Usage",
+    "Wrapper",
     "canonical_json",
 ]
 
@@ -126,6 +127,23 @@ class LLM(Protocol):
     def model(self) -> str: ...
 
     async def complete(self, request: Request) -> Response: ...
+
+
+class Wrapper:
+    """Base of the layers that wrap an `LLM` and are one (cache, retry, limit, budget, meter):
+    it holds `inner` and delegates `model`, so a stack of wrappers keys the cache and the
+    reports by the model underneath."""
+
+    def __init__(self, inner: LLM) -> None:
+        self._inner = inner
+
+    @property
+    def model(self) -> str:
+        return self._inner.model
+
+    @property
+    def inner(self) -> LLM:
+        return self._inner
 
 
 def canonical_json(obj: Any) -> str:

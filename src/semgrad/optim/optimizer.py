@@ -240,21 +240,11 @@ class SemanticGradientDescent(Optimizer):
         self,
         params: Iterable[tuple[str, Parameter]] | Iterable[Parameter],
         *,
-        llm_role: str = "optimizer",
-        max_tokens: int = 400,
-        memory: int = 0,
-        partial: float | None = None,
         use_gradients: bool = True,
-        seed: int = 0,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            params,
-            llm_role=llm_role,
-            max_tokens=max_tokens,
-            memory=memory,
-            partial=partial,
-            seed=seed,
-        )
+        """`options` are the `Optimizer` ones: llm_role, max_tokens, memory, partial, seed."""
+        super().__init__(params, **options)
         self.use_gradients = use_gradients
 
     def _examples(self, name: str, traces: Sequence[Trace]) -> list[OptimizerExample]:
@@ -282,15 +272,10 @@ class NodeOptimizer(Optimizer):
     """
 
     def __init__(
-        self,
-        params: Iterable[tuple[str, Parameter]] | Iterable[Parameter],
-        *,
-        llm_role: str = "optimizer",
-        max_tokens: int = 400,
-        memory: int = 0,
-        seed: int = 0,
+        self, params: Iterable[tuple[str, Parameter]] | Iterable[Parameter], **options: Any
     ) -> None:
-        super().__init__(params, llm_role=llm_role, max_tokens=max_tokens, memory=memory, seed=seed)
+        """`options` are the `Optimizer` ones: llm_role, max_tokens, memory, partial, seed."""
+        super().__init__(params, **options)
         self._feedback: dict[str, str] = {}
 
     async def propose_with_feedback(
