@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sys
 import time
@@ -38,7 +37,7 @@ from semgrad.execution.executor import forward
 from semgrad.graph.core import Graph
 from semgrad.graph.spec import load_graph
 from semgrad.llm.cache import Cache, CacheMode
-from semgrad.llm.factory import close_client, make_client
+from semgrad.llm.factory import close_client, default_cache_path, make_client
 from semgrad.llm.meter import Meter
 from semgrad.llm.retry import RetryPolicy
 from semgrad.llm.stack import build_llm
@@ -68,14 +67,6 @@ out = Console()
 err = Console(stderr=True)
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
-
-
-def _home() -> Path:
-    return Path(os.environ.get("SEMGRAD_HOME") or Path.home() / ".cache" / "semgrad")
-
-
-def _default_cache_path() -> Path:
-    return _home() / "cache.sqlite"
 
 
 # -- shared options ----------------------------------------------------------------------
@@ -150,7 +141,7 @@ def _llm_stack(
     cache = (
         None
         if cache_mode == "off"
-        else Cache(cache_path or _default_cache_path(), mode=cast(CacheMode, cache_mode))
+        else Cache(cache_path or default_cache_path(), mode=cast(CacheMode, cache_mode))
     )
     meter = Meter()
     llm = build_llm(
@@ -591,7 +582,7 @@ def models_verify(
 @cache_app.command("stats")
 def cache_stats(cache_path: CachePathOpt = None) -> None:
     """Entries and size of the response cache."""
-    path = cache_path or _default_cache_path()
+    path = cache_path or default_cache_path()
     if not path.exists():
         out.print(f"no cache at {path} yet")
         return
@@ -608,7 +599,7 @@ def cache_stats(cache_path: CachePathOpt = None) -> None:
 @cache_app.command("clear")
 def cache_clear(cache_path: CachePathOpt = None) -> None:
     """Delete every entry of the response cache."""
-    path = cache_path or _default_cache_path()
+    path = cache_path or default_cache_path()
     if not path.exists():
         out.print(f"no cache at {path}; nothing to clear")
         return

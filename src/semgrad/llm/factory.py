@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from semgrad.llm.types import LLM
 
-__all__ = ["close_client", "make_client"]
+__all__ = ["close_client", "default_cache_path", "make_client"]
+
+
+def default_cache_path() -> Path:
+    """`$SEMGRAD_HOME/cache.sqlite` (default `~/.cache/semgrad/cache.sqlite`), read at call time."""
+    from semgrad.llm.models import models_home
+
+    return models_home() / "cache.sqlite"
 
 
 def make_client(

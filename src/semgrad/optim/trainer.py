@@ -36,7 +36,7 @@ from semgrad.graph.core import Graph
 from semgrad.graph.spec import graph_from_dict, load_graph
 from semgrad.llm.budget import Budget
 from semgrad.llm.cache import Cache
-from semgrad.llm.factory import close_client, make_client
+from semgrad.llm.factory import close_client, default_cache_path, make_client
 from semgrad.llm.meter import Meter, Spend
 from semgrad.llm.retry import RetryPolicy
 from semgrad.llm.stack import build_llm
@@ -170,13 +170,7 @@ class Trainer:
     def _build_llms(self) -> dict[str, LLM]:
         models = self.config.models
         if models.cache_mode != "off":
-            from semgrad.llm.models import models_home
-
-            path = (
-                self.config.resolve(models.cache)
-                if models.cache
-                else models_home().parent / "cache.sqlite"
-            )
+            path = self.config.resolve(models.cache) if models.cache else default_cache_path()
             self._cache = Cache(path, mode=models.cache_mode)
         clients: dict[tuple[str, str | None, str | None], LLM] = {}
         out: dict[str, LLM] = {}
