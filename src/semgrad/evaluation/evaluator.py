@@ -98,16 +98,16 @@ async def aevaluate(
     """Run and score every example concurrently; results come back in input order."""
     before = meter.snapshot() if meter is not None else None
     t0 = time.perf_counter()
+    scored: dict[int, ExampleResult] = {}
 
     def done(i: int, trace: Trace) -> None:
+        # Score as each example finishes, so progress shows the running score.
+        scored[i] = ExampleResult(examples[i], trace, _score(metric, trace, examples[i]))
         if on_result is not None:
-            on_result(ExampleResult(examples[i], trace, _score(metric, trace, examples[i])))
+            on_result(scored[i])
 
-    traces = await forward_many(graph, examples, ctx, on_trace=done)
-    results = tuple(
-        ExampleResult(ex, tr, _score(metric, tr, ex))
-        for ex, tr in zip(examples, traces, strict=True)
-    )
+    await forward_many(graph, examples, ctx, on_trace=done)
+    results = tuple(scored[i] for i in range(len(examples)))
     usage = None
     if meter is not None and before is not None:
         usage = meter.snapshot() - before

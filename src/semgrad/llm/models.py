@@ -476,8 +476,8 @@ def resolve_model(
         if path.exists():
             raise ModelNotInstalledError(
                 model.name,
-                detail=f"{path} exists but has changed since it was last verified; check it "
-                f"with `semgrad models verify {model.name}`",
+                detail=f"{path} exists but is not verified, or has changed since it was; "
+                f"check it with `semgrad models verify {model.name}`",
             )
         _, missing = locate_parts(model)
         if not missing:

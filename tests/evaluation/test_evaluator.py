@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from semgrad.data.example import Example
+from semgrad.evaluation.evaluator import evaluate, write_jsonl
+from semgrad.evaluation.metrics import NumericMatch
+from semgrad.execution import RunContext
+from semgrad.graph import hint_graph
+from semgrad.llm.fakes import ScriptedLLM
+from semgrad.llm.meter import Meter
+from semgrad.llm.stack import build_llm
+from semgrad.llm.types import Request
+
+
+def test_evaluate_scores_counts_errors_and_meters() -> None:
+    def reply(request: Request) -> str:
+        text = request.messages[-1].content
+        if request.node != "final":
+            return "a hint"
+        if "q3" in text:
+            return ""  # an empty reply: a recorded failure of this example
+        return "Answer: 4" if "q1" in text or "q2" in text else "Answer: 5"
+
+    meter = Meter()
+    llm = build_llm(ScriptedLLM(reply), meter=meter, retry=None)
+    ctx = RunContext(llms={"forward": llm}, max_concurrency=3)
+    examples = [Example(f"q{i}", {"question": f"q{i}: 2+2?"}, "4") for i in range(5)]
+    seen: list[str] = []
+    result = evaluate(
+        hint_graph(2),
+        examples,
+        NumericMatch(),
+        ctx,
+        meter=meter,
+        on_result=lambda r: seen.append(r.example.id),
+    )
+    assert [r.example.id for r in result.results] == [e.id for e in examples]
+    assert sorted(seen) == sorted(e.id for e in examples)
+    assert [r.score.value for r in result.results] == [0.0, 1.0, 1.0, 0.0, 0.0]
+    assert result.errors == 1 and result.score == 0.4
+    failed = result.results[3]
+    assert failed.error and "empty reply" in failed.error
+    assert "The system failed" in failed.score.feedback
+    assert result.usage is not None and result.usage.total().calls == 15
+    summary = result.summary()
+    assert summary["n"] == 5 and summary["errors"] == 1 and summary["usage"]["calls"] == 15
+
+
+def test_write_jsonl_is_atomic_and_complete(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "r.jsonl"
+    write_jsonl(path, [{"a": 1}, {"b": "é"}])
+    assert [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] == [
+        {"a": 1},
+        {"b": "é"},
+    ]
+    assert [p.name for p in path.parent.iterdir()] == ["r.jsonl"]  # no temporary file left
