@@ -120,7 +120,7 @@ def render_backward_independent(
 
 # -- optimizer -----------------------------------------------------------------------------
 
-OPTIMIZER_VERSION = "optimizer/2"
+OPTIMIZER_VERSION = "optimizer/3"
 
 
 @dataclass(frozen=True)
@@ -140,14 +140,15 @@ def render_optimizer(
 ) -> tuple[Message, ...]:
     """Ask for an improved parameter text, returned between <improved> tags (parsed strictly).
 
-    Measured on the 1.5B embedded model: asking it to "compare first" made it ramble; a
-    short task with one concrete example of a format rule made it carry the expected
-    answer format from the feedback into the instruction.
+    Measured on the 1.5B embedded model: with the current text in tags at the top it mostly
+    copied it back unchanged, and asked to "compare first" it rambled. Framed as "an
+    assistant followed this and made these mistakes; write a better one", with one
+    concrete example of a format rule, it adds specific guidance and carries an expected
+    answer format from the feedback into the text.
     """
     parts = [
-        f"You are improving the {role} of one component in a system of language-model calls.",
-        f"Current {role}:\n<current>\n{current.strip()}\n</current>",
-        "The component's outputs on examples the system got wrong, with feedback on each output:",
+        f'An assistant, one component of a larger system, was given this {role}:\n"{current.strip()}"',
+        "It made mistakes on these examples (its inputs, its output, and feedback on the output):",
     ]
     for i, ex in enumerate(examples, start=1):
         inputs = "\n".join(f"{_label(k)}: {v.strip()}" for k, v in ex.inputs.items())
@@ -156,13 +157,14 @@ def render_optimizer(
             f"Feedback on the output: {_feedback_block(ex.feedback)}"
         )
     if history:
-        lines = "\n".join(f"- score {score:.2f}: {text.strip()}" for text, score in history)
+        lines = "\n".join(f'- score {score:.2f}: "{text.strip()}"' for text, score in history)
         parts.append(f"Earlier versions of the {role} and their scores:\n{lines}")
     parts.append(
-        f"Rewrite the {role} so that the component's outputs become what the feedback "
-        f"expects. If the feedback shows an expected output, the new {role} must require "
-        f'exactly that form of answer (for example: "Answer with only one of: X, Y."). Keep '
-        f"it general; do not include the examples. Reply with only the new {role} between "
-        f"<improved> and </improved>."
+        f"Write a better {role} for the assistant: keep what works, and add specific guidance "
+        f"that would have avoided these mistakes (what to check, what to do differently). If "
+        f"the feedback shows an expected output, require exactly that form of answer (for "
+        f'example: "Answer with only one of: X, Y."). The new {role} must be different from '
+        f"the old one and must not mention these particular examples. Reply with only the "
+        f"new {role} between <improved> and </improved>."
     )
     return (Message("user", "\n\n".join(parts)),)
