@@ -359,32 +359,58 @@ def _parse_budget(pairs: list[str]) -> dict[str, int]:
     return out
 
 
-def _print_progress(kind: str, data: dict[str, Any]) -> None:
-    if kind == "initial":
-        err.print(
-            f"[dim]scoring the initial graph: gate {data['gate']}, test {data['test']} examples…[/]"
+class _RunProgress:
+    """Live progress of an optimization run: a bar over steps, a bar over the examples being
+    scored, and one line per finished step."""
+
+    def __init__(self) -> None:
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
         )
-    elif kind == "initial_done":
-        err.print(f"initial: gate {data['gate']:.1%}, test {data['test']:.1%}")
-    elif kind == "resume":
-        err.print(f"resuming after step {data['step']}")
-    elif kind == "step":
-        err.print(f"[dim]step {data['step'] + 1}/{data['steps']}…[/]")
-    elif kind == "step_done":
-        cand = data.get("candidate_score")
-        verdict = "[green]accepted[/]" if data["accepted"] else "[yellow]rejected[/]"
-        cand_s = "n/a" if cand is None else f"{cand:.1%}"
-        inc = data.get("incumbent_score")
-        inc_s = "n/a" if inc is None else f"{inc:.1%}"
-        changed = ", ".join(data.get("changed", [])) or "nothing"
-        err.print(
-            f"step {data['step'] + 1}: candidate {cand_s} vs incumbent {inc_s} → {verdict} "
-            f"(changed: {escape(changed)}; {data['wall_s']:.1f} s)"
-        )
-    elif kind == "final":
-        err.print(f"[dim]scoring the best graph on {data['test']} test examples…[/]")
-    elif kind == "budget":
-        err.print(f"[yellow]stopped: {escape(data['message'])}[/]")
+        self.steps = self.bars.add_task("steps", total=None)
+        self.examples = self.bars.add_task("", total=None, visible=False)
+
+    def __enter__(self) -> _RunProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.bars.stop()
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        say = self.bars.console.print
+        if kind == "examples":
+            self.bars.update(
+                self.examples,
+                description=f"  {data['what']}",
+                completed=data["done"],
+                total=data["total"],
+                visible=data["done"] < data["total"],
+            )
+        elif kind == "initial_done":
+            say(f"initial: gate {data['gate']:.1%}, test {data['test']:.1%}")
+        elif kind == "resume":
+            say(f"resuming after step {data['step']}")
+        elif kind == "step":
+            self.bars.update(
+                self.steps, description="steps", completed=data["step"], total=data["steps"]
+            )
+        elif kind == "step_done":
+            self.bars.update(self.steps, advance=1)
+            cand, inc = data.get("candidate_score"), data.get("incumbent_score")
+            verdict = "[green]accepted[/]" if data["accepted"] else "[yellow]rejected[/]"
+            changed = ", ".join(data.get("changed", [])) or "nothing"
+            say(
+                f"step {data['step'] + 1}: candidate {_pct(cand)} vs incumbent {_pct(inc)} → "
+                f"{verdict} (changed: {escape(changed)}; {data['wall_s']:.1f} s)"
+            )
+        elif kind == "budget":
+            say(f"[yellow]stopped: {escape(data['message'])}[/]")
 
 
 def _pct(value: float | None) -> str:
@@ -428,13 +454,14 @@ def _fit_and_report(
     from semgrad.optim.trainer import fit
     from semgrad.report import render_report
 
-    result = fit(
-        config,
-        run_dir,
-        resume=resume,
-        budget_overrides=_parse_budget(budget or []),
-        progress=_print_progress,
-    )
+    with _RunProgress() as progress:
+        result = fit(
+            config,
+            run_dir,
+            resume=resume,
+            budget_overrides=_parse_budget(budget or []),
+            progress=progress,
+        )
     _print_run_result(result)
     out.print(f"report: {render_report(run_dir)}")
 

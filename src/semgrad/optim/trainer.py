@@ -267,10 +267,19 @@ class Trainer:
     # -- evaluation --------------------------------------------------------------------
 
     async def _evaluate(
-        self, examples: Sequence[Example], phase: str = "evaluation"
+        self, examples: Sequence[Example], phase: str = "evaluation", *, what: str = "scoring"
     ) -> list[ExampleResult]:
         ctx = self.ctx.with_phase(phase)  # type: ignore[arg-type]
-        result = await aevaluate(self.graph, examples, self.splits.metric, ctx)
+        total = len(examples)
+        self.progress("examples", {"what": what, "done": 0, "total": total})
+        done = 0
+
+        def tick(_result: ExampleResult) -> None:
+            nonlocal done
+            done += 1
+            self.progress("examples", {"what": what, "done": done, "total": total})
+
+        result = await aevaluate(self.graph, examples, self.splits.metric, ctx, on_result=tick)
         return list(result.results)
 
     async def _gate(self, incumbent: float | None) -> dict[str, Any]:
@@ -284,7 +293,7 @@ class Trainer:
         mode = self.config.optimizer.gate
         n = len(gate)
         if mode != "early-stop" or incumbent is None:
-            results = await self._evaluate(gate)
+            results = await self._evaluate(gate, what="gate")
             total = sum(r.score.value for r in results)
             return {"score": total / n, "evaluated": n, "of": n, "early_stopped": False}
         chunk = max(self.config.models.concurrency, 4)
@@ -292,7 +301,7 @@ class Trainer:
         done = 0
         tokens = 0
         for start in range(0, n, chunk):
-            part = await self._evaluate(gate[start : start + chunk])
+            part = await self._evaluate(gate[start : start + chunk], what="gate (early stop)")
             total += sum(r.score.value for r in part)
             tokens += sum(r.trace.usage.total_tokens for r in part)
             done += len(part)
@@ -317,7 +326,8 @@ class Trainer:
         right: list[ExampleResult] = []
         chunk = max(2 * k, self.config.models.concurrency)
         for start in range(0, len(order), chunk):
-            for r in await self._evaluate(order[start : start + chunk], phase="forward"):
+            chunk_examples = order[start : start + chunk]
+            for r in await self._evaluate(chunk_examples, phase="forward", what="finding errors"):
                 (right if r.score.value >= 1.0 else wrong).append(r)
             if len(wrong) >= k:
                 break
@@ -420,10 +430,10 @@ class Trainer:
                 self.progress(
                     "initial", {"gate": len(self.splits.gate), "test": len(self.splits.test)}
                 )
-                gate = await self._evaluate(self.splits.gate)
+                gate = await self._evaluate(self.splits.gate, what="initial gate")
                 self.initial_gate = sum(r.score.value for r in gate) / len(gate)
                 self.best_gate = self.initial_gate
-                test = await self._evaluate(self.splits.test)
+                test = await self._evaluate(self.splits.test, what="initial test")
                 self.initial_test = sum(r.score.value for r in test) / len(test)
                 self._checkpoint()
                 self.progress(
@@ -437,7 +447,7 @@ class Trainer:
                 self._checkpoint()
                 self.progress("step_done", record)
             self.progress("final", {"test": len(self.splits.test)})
-            final = await self._evaluate(self.splits.test)
+            final = await self._evaluate(self.splits.test, what="final test")
             final_test = sum(r.score.value for r in final) / len(final)
         except BudgetExceededError as exc:
             # Stop cleanly: the checkpoint keeps the last completed step; spend so far is
