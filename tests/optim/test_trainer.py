@@ -238,3 +238,34 @@ def test_config_errors_name_the_key() -> None:
         from semgrad.llm.budget import Budget
 
         Budget({"cals": 3})
+
+
+def test_a_proposal_that_parrots_the_request_is_a_failed_proposal(tmp_path: Path) -> None:
+    m = models()
+    m["optimizer"] = ScriptedLLM(
+        lambda r: "<improved>Keep what works, and add specific guidance that would have "
+        "avoided these mistakes.</improved>"
+    )
+    fit(config(steps=1), tmp_path / "run", llms=m, splits=splits())  # type: ignore[arg-type]
+    step = RunFiles(tmp_path / "run").read_history()[0]
+    assert step["changed"] == []
+    assert all("repeats the optimizer's own instructions" in p["error"] for p in step["proposals"])
+
+
+def test_echo_guard_keeps_a_proposal_that_borrows_one_phrase() -> None:
+    from semgrad.optim.optimizer import _echoes
+    from semgrad.prompts import OptimizerExample, render_optimizer
+
+    prompt = render_optimizer("instruction", "x", [OptimizerExample({"q": "a"}, "b", ["c"])])
+    task = prompt[0].content.rsplit("\n\n", 1)[-1]
+    good = (
+        "Classify the review based on the given labels (POS, NEG). Ensure the output contains "
+        "only one of the labels. If the feedback shows an expected output, require exactly "
+        "that form of answer."
+    )
+    parrot = (
+        "Keep what works, and add specific guidance that would have avoided these mistakes "
+        "(what to check, what to do differently)."
+    )
+    assert not _echoes(good, task)
+    assert _echoes(parrot, task)

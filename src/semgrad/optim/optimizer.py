@@ -45,6 +45,26 @@ def parse_improved(reply: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
+def _echoes(text: str, source: str, n: int = 6, share: float = 0.5) -> bool:
+    """True when most of `text` (at least `share` of its words) sits in runs of `n` words
+    copied from `source`, case and punctuation aside.
+
+    Small optimizer models sometimes answer with the request itself ("Keep what works,
+    and add specific guidance…"); such a reply is a failed proposal, not an instruction.
+    A good proposal that borrows one phrase of the request is kept.
+    """
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    source_words = re.findall(r"[a-z0-9]+", source.lower())
+    if len(words) < n:
+        return False
+    source_grams = {tuple(source_words[i : i + n]) for i in range(len(source_words) - n + 1)}
+    covered = [False] * len(words)
+    for i in range(len(words) - n + 1):
+        if tuple(words[i : i + n]) in source_grams:
+            covered[i : i + n] = [True] * n
+    return sum(covered) >= share * len(words)
+
+
 @dataclass(frozen=True)
 class Proposal:
     """A proposed new text for one parameter; `new` is None when the proposal failed."""
@@ -189,6 +209,9 @@ class Optimizer:
             text += "</improved>"  # the server stopped at the tag and left it out
         new = parse_improved(text)
         error = None if new is not None else "the reply has no <improved>...</improved> block"
+        task = prompt[-1].content.rsplit("\n\n", 1)[-1]  # what the optimizer was asked to do
+        if new is not None and _echoes(new, task):
+            new, error = None, "the proposal repeats the optimizer's own instructions"
         return Proposal(name, param.value, new, prompt, response.text, error, response.cached)
 
     def apply(self, proposals: Sequence[Proposal], *, step: int | None = None) -> list[str]:
