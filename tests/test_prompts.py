@@ -56,7 +56,7 @@ def test_forward_hint_node_snapshot() -> None:
 
 def test_versions() -> None:
     assert prompts.BACKWARD_VERSION == "backward/1"
-    assert prompts.OPTIMIZER_VERSION == "optimizer/3"
+    assert prompts.OPTIMIZER_VERSION == "optimizer/4"
 
 
 def test_backward_neighbors_snapshot() -> None:

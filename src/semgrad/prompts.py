@@ -120,7 +120,7 @@ def render_backward_independent(
 
 # -- optimizer -----------------------------------------------------------------------------
 
-OPTIMIZER_VERSION = "optimizer/3"
+OPTIMIZER_VERSION = "optimizer/4"
 
 
 @dataclass(frozen=True)
@@ -160,11 +160,11 @@ def render_optimizer(
         lines = "\n".join(f'- score {score:.2f}: "{text.strip()}"' for text, score in history)
         parts.append(f"Earlier versions of the {role} and their scores:\n{lines}")
     parts.append(
-        f"Write a better {role} for the assistant: keep what works, and add specific guidance "
-        f"that would have avoided these mistakes (what to check, what to do differently). If "
-        f"the feedback shows an expected output, require exactly that form of answer (for "
-        f'example: "Answer with only one of: X, Y."). The new {role} must be different from '
-        f"the old one and must not mention these particular examples. Reply with only the "
-        f"new {role} between <improved> and </improved>."
+        f"Write a better {role} for the assistant. Keep what works and add specific "
+        f"guidance that would have avoided these mistakes. When the feedback gives an "
+        f"expected output, state in the {role} the exact answer format or labels it shows "
+        f'(for example: "Answer with only one of: X, Y."). The new {role} must differ from '
+        f"the old one and must not mention these examples. Reply with only the new {role} "
+        f"between <improved> and </improved>."
     )
     return (Message("user", "\n\n".join(parts)),)

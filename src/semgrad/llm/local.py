@@ -15,22 +15,22 @@ costs. `model` needs no load either: it is the registry name, or for a path
 Determinism, measured on 2 CPU threads with qwen2.5-coder-0.5b (Q4), xllamacpp
 2026.10.11549, six prompts, 48-64 reply tokens, temperature 0:
 
-- one request at a time, prompt cache off: every repeat was byte-identical (6 of 6);
+- one request at a time, prompt cache off: every reply came out byte-identical on each
+  of three repeats, in any order (two runs);
 - one request at a time, prompt cache on (llama.cpp's default): 2 of 6 repeats differed
-  from the first reply. The repeat finds its prompt in the slot's cache and recomputes
-  only the last token, and the different batch shape changes the float rounding;
-- batched with three other prompts (n_parallel=4): 2 to 4 of 6 replies differed from
-  the same prompt run alone. Four copies of one prompt in one batch agreed in one run
-  and not in another (run under CPU contention, which changes which requests share a
-  step).
+  from the first reply (two runs). Presumably the repeat finds its prompt in the slot's
+  cache and recomputes only its end, and the different batch shape changes the rounding;
+- batched with three other prompts (n_parallel=4): 3 to 5 of 6 replies differed from
+  the same prompt run alone, in five such comparisons with the prompt cache on or off;
+  one parted from its solo reply at the tenth character. Four copies of one prompt in
+  one batch agreed with each other and with the solo reply in one run, and not in
+  another run made under CPU contention (which changes which requests share a step).
 
-A second run (prompt cache off) gave the same picture: one at a time, each of the six
-replies came out identical three times, in any order; batched, three of six differed from
-their solo reply, one from its tenth character on. Where two tokens are nearly tied, the
-rounding decides. So temperature 0 here is greedy but not bit-reproducible once requests
-are batched or prompts are cached. Reproducible runs come from semgrad's cache, which
-stores the first reply under a key of the request; `n_parallel=1, prompt_cache=False`
-gives exact repeats without it, at the cost of throughput (about 2.5 times less here).
+Where two tokens are nearly tied, float rounding decides, and batching and prompt reuse
+change the rounding. So temperature 0 here is greedy but not bit-reproducible once
+requests are batched or prompts are cached. Reproducible runs come from semgrad's cache,
+which stores the first reply under a key of the request; `n_parallel=1,
+prompt_cache=False` gives exact repeats without it, at the cost of batching.
 """
 
 from __future__ import annotations
