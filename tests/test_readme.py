@@ -21,7 +21,9 @@ def scripted(_name: str = "", **_kw: object) -> ScriptedLLM:
         if "<improved>" in text:
             return "<improved>Solve it carefully and end with 'Answer: N'.</improved>"
         if "<feedback_1>" in text:
-            return "<feedback_1>Be precise.</feedback_1> <feedback_2>Check the numbers.</feedback_2>"
+            return (
+                "<feedback_1>Be precise.</feedback_1> <feedback_2>Check the numbers.</feedback_2>"
+            )
         return "Working... Answer: 7"
 
     return ScriptedLLM(reply)

@@ -243,8 +243,10 @@ def test_config_errors_name_the_key() -> None:
 def test_a_proposal_that_parrots_the_request_is_a_failed_proposal(tmp_path: Path) -> None:
     m = models()
     m["optimizer"] = ScriptedLLM(
-        lambda r: "<improved>Keep what works, and add specific guidance that would have "
-        "avoided these mistakes.</improved>"
+        lambda r: (
+            "<improved>Keep what works, and add specific guidance that would have "
+            "avoided these mistakes.</improved>"
+        )
     )
     fit(config(steps=1), tmp_path / "run", llms=m, splits=splits())  # type: ignore[arg-type]
     step = RunFiles(tmp_path / "run").read_history()[0]
@@ -269,3 +271,22 @@ def test_echo_guard_keeps_a_proposal_that_borrows_one_phrase() -> None:
     )
     assert not _echoes(good, task)
     assert _echoes(parrot, task)
+
+
+def test_a_step_that_changed_nothing_asks_once_more_at_a_higher_temperature(tmp_path: Path) -> None:
+    m = models()
+
+    def echo_then_fix(request: Request) -> str:
+        if request.node != "final":
+            return "no tags"
+        if request.temperature == 0:
+            return "<improved>Solve the question step by step, using the hints if they help. End with a last line of the form 'Answer: <answer>'.</improved>"
+        assert request.sample_index == 1 and request.sampling_seed == request.seed + 1
+        return "<improved>Reply with the word in UPPERCASE only.</improved>"
+
+    m["optimizer"] = ScriptedLLM(echo_then_fix)
+    result = fit(config(steps=1), tmp_path / "run", llms=m, splits=splits())  # type: ignore[arg-type]
+    step = RunFiles(tmp_path / "run").read_history()[0]
+    assert step["changed"] == ["final.instruction"] and step["accepted"] is True
+    assert len(step["proposals"]) == 6  # three first proposals, three retried
+    assert result.final_test == 1.0

@@ -301,7 +301,7 @@ def request_body(request: Request, *, prompt_cache: bool = True) -> dict[str, An
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
         "top_p": request.top_p,
-        "seed": request.seed,
+        "seed": request.sampling_seed,
         # llama.cpp's own field: reuse a slot's cached prompt prefix (see the module doc).
         "cache_prompt": prompt_cache,
     }

@@ -211,7 +211,7 @@ def request_body(request: Request, model: str) -> dict[str, Any]:
         "temperature": request.temperature,
         "max_tokens": request.max_tokens,
         "top_p": request.top_p,
-        "seed": request.seed,
+        "seed": request.sampling_seed,
     }
     # Some servers reject an empty stop list, and omitting it means the same thing.
     if request.stop:

@@ -73,6 +73,11 @@ class Request:
         msgs.append(Message("user", user))
         return cls(messages=tuple(msgs), **kwargs)
 
+    @property
+    def sampling_seed(self) -> int:
+        """The seed to send: repeated samples (temperature > 0) each get their own."""
+        return self.seed + self.sample_index if self.temperature > 0 else self.seed
+
     def key_fields(self, model: str) -> dict[str, Any]:
         """Everything that can change the reply, as plain JSON-able data."""
         fields: dict[str, Any] = {

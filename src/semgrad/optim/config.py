@@ -92,6 +92,9 @@ class OptimizerConfig(_Strict):
     memory: int = Field(0, ge=0, le=32)
     gate: Literal["full", "early-stop", "none"] = "full"
     max_tokens: int = Field(400, ge=16, le=8192)
+    # When no proposal of a step changed anything (all failed or repeated the old text),
+    # ask once more at this temperature; 0 turns the retry off.
+    retry_temperature: float = Field(0.7, ge=0.0, le=2.0)
 
 
 class RunConfig(_Strict):

@@ -169,8 +169,19 @@ class Optimizer:
     def _examples(self, name: str, traces: Sequence[Trace]) -> list[OptimizerExample]:
         raise NotImplementedError
 
-    async def propose(self, traces: Sequence[Trace], ctx: RunContext) -> list[Proposal]:
-        """One optimizer call per trainable parameter that has something to learn from."""
+    async def propose(
+        self,
+        traces: Sequence[Trace],
+        ctx: RunContext,
+        *,
+        temperature: float = 0.0,
+        sample_index: int = 0,
+    ) -> list[Proposal]:
+        """One optimizer call per trainable parameter that has something to learn from.
+
+        A `sample_index` > 0 with a `temperature` > 0 asks for another, different sample
+        (cached under its own key), e.g. when the first proposals changed nothing.
+        """
         ctx = ctx.with_phase("optimizer")
         jobs = []
         for name, param in self.params.items():
@@ -178,18 +189,27 @@ class Optimizer:
                 continue
             examples = self._examples(name, traces)
             if examples:
-                jobs.append(self._propose_one(name, param, examples, ctx))
+                jobs.append(
+                    self._propose_one(name, param, examples, ctx, temperature, sample_index)
+                )
         return list(await asyncio.gather(*jobs))
 
     async def _propose_one(
-        self, name: str, param: Parameter, examples: list[OptimizerExample], ctx: RunContext
+        self,
+        name: str,
+        param: Parameter,
+        examples: list[OptimizerExample],
+        ctx: RunContext,
+        temperature: float = 0.0,
+        sample_index: int = 0,
     ) -> Proposal:
         prompt = render_optimizer(
             param.role, param.value, examples, self._memory[name].best(self.memory)
         )
         request = Request(
             messages=prompt,
-            temperature=0.0,
+            temperature=temperature,
+            sample_index=sample_index,
             max_tokens=self.max_tokens,
             seed=ctx.seed,
             # Stop at the closing tag: what a small model writes after it is noise we pay for.

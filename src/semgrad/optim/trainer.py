@@ -359,6 +359,14 @@ class Trainer:
         proposals = await self.optimizer.propose(traces, self.ctx)
         incumbent_state = self.graph.state_dict()
         changed = self.optimizer.apply(proposals, step=step)
+        if not changed and opt_cfg.retry_temperature > 0:
+            # Nothing to gate: the small optimizer model failed or echoed the old text.
+            # One more sample at a higher temperature (seeded, and cached as sample 1).
+            retry = await self.optimizer.propose(
+                traces, self.ctx, temperature=opt_cfg.retry_temperature, sample_index=1
+            )
+            proposals += retry
+            changed = self.optimizer.apply(retry, step=step)
         gate: dict[str, Any] = {}
         if not changed:
             accepted = False
