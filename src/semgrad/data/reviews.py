@@ -69,9 +69,8 @@ def reviews_split_of(text: str) -> ReviewsSplit:
     return "train" if bucket < 4 else "val" if bucket < 6 else "test"
 
 
-def _review(rng: random.Random) -> tuple[str, str]:
+def _review(rng: random.Random, positive: bool) -> tuple[str, str]:
     thing, verb = rng.choice(_THINGS)
-    positive = rng.random() < 0.5
     adjective = rng.choice(_GOOD if positive else _BAD)
     tail = rng.choice(_GOOD_TAIL if positive else _BAD_TAIL)
     opener = rng.choice(_OPENERS)
@@ -92,7 +91,9 @@ def generate_reviews(split: ReviewsSplit, n: int | None = None) -> tuple[Example
     for _ in range(100_000):
         if len(out) == n:
             break
-        text, label = _review(rng)
+        # Labels alternate, so every prefix of a split is balanced: a gate on the first 20
+        # examples cannot reward an instruction that always answers the same label.
+        text, label = _review(rng, positive=len(out) % 2 == 0)
         if text in seen or reviews_split_of(text) != split:
             continue
         seen.add(text)
