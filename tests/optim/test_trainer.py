@@ -290,3 +290,31 @@ def test_a_step_that_changed_nothing_asks_once_more_at_a_higher_temperature(tmp_
     assert step["changed"] == ["final.instruction"] and step["accepted"] is True
     assert len(step["proposals"]) == 6  # three first proposals, three retried
     assert result.final_test == 1.0
+
+
+def test_split_seed_fixes_the_splits_across_run_seeds(data_dir: Path) -> None:
+    from semgrad.optim.trainer import load_splits
+
+    def splits(seed: int, split_seed: int | None) -> tuple[list[str], list[str]]:
+        config = config_from_dict(
+            {
+                "seed": seed,
+                "graph": {"hints": 1},
+                "data": {
+                    "train": "bbh:navigate:train",
+                    "test": "bbh:navigate:test",
+                    "train_size": 5,
+                    "test_size": 5,
+                    "data_dir": str(data_dir),
+                    **({} if split_seed is None else {"split_seed": split_seed}),
+                },
+            }
+        )
+        s = load_splits(config)
+        return [e.id for e in s.train], [e.id for e in s.test]
+
+    assert splits(1, 0) == splits(2, 0)
+    assert splits(1, None) != splits(2, None)  # without it, the run's seed shuffles
+    assert config_from_dict(
+        {"graph": {"hints": 1}, "data": {"train": "a", "test": "b", "split_seed": 3}}
+    ).data.split_seed == 3

@@ -81,6 +81,9 @@ class DataConfig(_Strict):
     gate_size: int | None = Field(None, ge=1)
     test_size: int | None = Field(None, ge=1)
     data_dir: str | None = None
+    # Seed of the one shuffle that carves the splits; defaults to the run's seed. Fix it to
+    # compare seeds of the optimizer on the same train/gate/test examples.
+    split_seed: int | None = None
 
 
 class OptimizerConfig(_Strict):

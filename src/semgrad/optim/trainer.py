@@ -82,7 +82,8 @@ def load_splits(config: RunConfig) -> Splits:
     data_dir = config.resolve(data.data_dir) if data.data_dir else None
 
     def take(spec: str, size: int | None) -> tuple[tuple[Example, ...], Metric]:
-        task = load_task(spec, data_dir=data_dir, seed=config.seed)
+        seed = config.seed if data.split_seed is None else data.split_seed
+        task = load_task(spec, data_dir=data_dir, seed=seed)
         examples = task.examples[:size] if size else task.examples
         return tuple(examples), task.metric
 
