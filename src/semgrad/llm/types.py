@@ -86,7 +86,10 @@ class Request:
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "top_p": self.top_p,
-            "seed": self.seed,
+            # Greedy decoding (temperature 0) ignores the seed, so runs with different seeds
+            # share their temperature-0 calls (a seeded benchmark re-scores the same
+            # initial graph once, not once per seed).
+            "seed": self.seed if self.temperature > 0 else 0,
             "stop": list(self.stop),
         }
         # At temperature 0 repeated samples are the same sample: one cache entry serves all.
