@@ -1,0 +1,331 @@
+"""Write benchmarks/RESULTS.md and the accuracy-vs-tokens plot from the results files.
+
+    python benchmarks/make_results.py
+
+Reads ``benchmarks/paper/results/*.json`` (written by ``benchmarks/paper/run.py``),
+``benchmarks/peers/results/*.json`` (``benchmarks/peers/run.py``) and
+``benchmarks/swarm/results/*.json`` (``benchmarks/swarm/run.py``). Every number in the
+generated file comes from one of those files; nothing here calls a model.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stats import bootstrap_mean, mean
+
+HERE = Path(__file__).resolve().parent
+PAPER_ORDER = ["initial", "sgd", "sgd-val", "sgd-early", "independent", "no-gate", "no-gradients"]
+PAPER_LABELS = {
+    "initial": "initial graph (no optimization)",
+    "sgd": "semgrad SGD, neighbour backprop, train gate (reference protocol)",
+    "sgd-val": "semgrad SGD, validation gate",
+    "sgd-early": "semgrad SGD, train gate with early stop",
+    "independent": "independent backprop (TextGrad-style ablation)",
+    "no-gate": "no gate",
+    "no-gradients": "no gradients (failed input/output pairs only)",
+}
+
+
+def load(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def pct(x: float) -> str:
+    return "—" if x != x else f"{100 * x:.1f}"
+
+
+def ci(point: float, lo: float, hi: float, *, signed: bool = False) -> str:
+    if point != point:
+        return "—"
+    sign = "+" if signed and point > 0 else ""
+    return f"{sign}{100 * point:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def verdict(lo: float, hi: float) -> str:
+    if lo > 0:
+        return "win"
+    if hi < 0:
+        return "loss"
+    return "tie"
+
+
+def _fmt_int(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+# --- the paper's experiments -----------------------------------------------------------
+
+
+def paper_tables(results: list[dict[str, Any]]) -> list[str]:
+    if not results:
+        return ["_No results yet: run `python benchmarks/paper/run.py`._", ""]
+    out: list[str] = []
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        by_task[r["task"]].append(r)
+    for task, rows in sorted(by_task.items()):
+        first = rows[0]
+        sizes = first["sizes"]
+        cfg = first["config"]
+        out += [
+            f"### {task}",
+            "",
+            f"Splits (split seed {cfg['data']['split_seed']}, disjoint, the same for every "
+            f"method and seed): {sizes['train']} train, {cfg['data']['gate_size']} validation "
+            f"(for `sgd-val`), {sizes['test']} test. {cfg['steps']} steps, batch "
+            f"{cfg['optimizer']['batch_size']}; forward `{cfg['models']['forward']['model']}`, "
+            f"backward and optimizer `{cfg['models']['optimizer']['model']}`.",
+            "",
+            "| method | seeds | test accuracy % [95% CI] | Δ vs initial, points [95% CI] | "
+            "Δ vs reference `sgd` [95% CI] | optimization requests | optimization tokens | "
+            "wall (s, mean) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        methods: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+        for r in rows:
+            methods[r["method"]][r["seed"]] = r
+        initial = [first["initial_scores"]]
+        for r in rows:
+            if r["initial_scores"] != first["initial_scores"]:
+                # Batched llama.cpp replies can differ between processes; each run then
+                # scored the initial graph slightly differently. Keep them all.
+                initial = [x["initial_scores"] for x in rows]
+                break
+        p, lo, hi = bootstrap_mean(initial)
+        out.append(
+            f"| {PAPER_LABELS['initial']} | — | {ci(p, lo, hi)} | — | — | 0 | 0 | — |"
+        )
+        ref = methods.get("sgd", {})
+        for name in [m for m in PAPER_ORDER if m in methods] + sorted(
+            m for m in methods if m not in PAPER_ORDER
+        ):
+            seeds = methods[name]
+            final = [seeds[s]["final_scores"] for s in sorted(seeds)]
+            deltas = [
+                [f - i for f, i in zip(seeds[s]["final_scores"], seeds[s]["initial_scores"], strict=True)]
+                for s in sorted(seeds)
+            ]
+            vs_ref = [
+                [f - g for f, g in zip(seeds[s]["final_scores"], ref[s]["final_scores"], strict=True)]
+                for s in sorted(seeds)
+                if s in ref
+            ]
+            p, lo, hi = bootstrap_mean(final)
+            dp, dlo, dhi = bootstrap_mean(deltas)
+            cell_ref = "—"
+            if name != "sgd" and vs_ref:
+                rp, rlo, rhi = bootstrap_mean(vs_ref)
+                cell_ref = f"{ci(rp, rlo, rhi, signed=True)} {verdict(rlo, rhi)}"
+            opt = [seeds[s]["optimization_cost"] for s in seeds]
+            out.append(
+                f"| {PAPER_LABELS.get(name, name)} | {','.join(map(str, sorted(seeds)))} | "
+                f"{ci(p, lo, hi)} | {ci(dp, dlo, dhi, signed=True)} {verdict(dlo, dhi)} | "
+                f"{cell_ref} | {_fmt_int(mean([c['requests'] for c in opt]))} | "
+                f"{_fmt_int(mean([c['tokens'] for c in opt]))} | "
+                f"{mean([seeds[s]['wall_s'] for s in seeds]):.0f} |"
+            )
+        out += ["", *efficiency_table(methods), ""]
+        out += ["Per seed (initial → final test accuracy, gate scores per step, accepted steps):", ""]
+        for name in sorted(methods):
+            for s in sorted(methods[name]):
+                r = methods[name][s]
+                eff = r["efficiency"]
+                gates = ", ".join("—" if g is None else pct(g) for g in eff["gate_scores"])
+                out.append(
+                    f"- `{name}` seed {s}: {pct(r['initial_test'])} → {pct(r['final_test'])}; "
+                    f"gate {pct(r['initial_gate'])} then [{gates}]; accepted "
+                    f"{eff['accepted_steps'] or 'none'}; file `benchmarks/paper/results/"
+                    f"{task.replace(':', '-')}__{name}__seed{s}.json`"
+                )
+        out.append("")
+    return out
+
+
+def efficiency_table(methods: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
+    out = [
+        "Efficiency — model requests and tokens (cache hits included: what the method "
+        "asks for) spent until the final graph was reached (initial gate scoring plus every "
+        "step up to the last accepted one), against the whole optimization:",
+        "",
+        "| method | requests to final | tokens to final | requests, all steps | tokens, all steps |",
+        "|---|---|---|---|---|",
+    ]
+    for name in [m for m in PAPER_ORDER if m in methods]:
+        seeds = methods[name].values()
+        init_gate = [
+            r["optimization_cost"]["requests"] - r["efficiency"]["steps_cost"]["requests"]
+            for r in seeds
+        ]
+        init_tok = [
+            r["optimization_cost"]["tokens"] - r["efficiency"]["steps_cost"]["tokens"] for r in seeds
+        ]
+        to_final_req = [
+            g + r["efficiency"]["steps_cost_to_final"]["requests"]
+            for g, r in zip(init_gate, seeds, strict=True)
+        ]
+        to_final_tok = [
+            g + r["efficiency"]["steps_cost_to_final"]["tokens"]
+            for g, r in zip(init_tok, seeds, strict=True)
+        ]
+        out.append(
+            f"| {name} | {_fmt_int(mean(to_final_req))} | {_fmt_int(mean(to_final_tok))} | "
+            f"{_fmt_int(mean([r['optimization_cost']['requests'] for r in seeds]))} | "
+            f"{_fmt_int(mean([r['optimization_cost']['tokens'] for r in seeds]))} |"
+        )
+    return out
+
+
+# --- the peers ---------------------------------------------------------------------------
+
+
+def peers_tables(results: list[dict[str, Any]]) -> list[str]:
+    if not results:
+        return ["_No results yet: run `python benchmarks/peers/run.py`._", ""]
+    out = [
+        "| task | method | library | seed | status | test accuracy % | optimization calls | "
+        "optimization tokens | test calls | wall (s) | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(results, key=lambda r: (r.get("task", ""), r.get("method", ""), r.get("seed", 0))):
+        acc = r.get("test_accuracy")
+        opt = r.get("optimize", {})
+        test = r.get("test", {})
+        note = (r.get("error") or "").replace("|", "\\|").replace("\n", " ")
+        if len(note) > 160:
+            note = note[:157] + "..."
+        out.append(
+            f"| {r.get('task', '')} | {r.get('method', '')} | {r.get('library', '')} | "
+            f"{r.get('seed', '')} | {r.get('status', '')} | "
+            f"{'—' if acc is None else pct(acc)} | {opt.get('calls', '—')} | "
+            f"{opt.get('tokens', '—')} | {test.get('calls', '—')} | "
+            f"{r.get('wall_s', '—')} | {note} |"
+        )
+    out.append("")
+    return out
+
+
+# --- the plot ----------------------------------------------------------------------------
+
+COLORS = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+    "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939",
+]
+
+
+def plot_svg(points: Sequence[tuple[str, float, float]], title: str) -> str:
+    """A scatter plot: (label, tokens, accuracy) per point, one colour per label."""
+    w, h, left, right, top, bottom = 760, 420, 70, 230, 40, 50
+    pw, ph = w - left - right, h - top - bottom
+    xmax = max((x for _, x, _ in points), default=1.0) or 1.0
+    labels = sorted({lab for lab, _, _ in points})
+    color = {lab: COLORS[i % len(COLORS)] for i, lab in enumerate(labels)}
+
+    def sx(x: float) -> float:
+        return left + pw * x / (xmax * 1.05)
+
+    def sy(y: float) -> float:
+        return top + ph * (1 - y)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'font-family="sans-serif" font-size="12">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+        f'<text x="{left}" y="22" font-size="14">{html.escape(title)}</text>',
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="black"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="black"/>',
+    ]
+    for i in range(6):
+        y = i / 5
+        parts.append(
+            f'<text x="{left - 8}" y="{sy(y) + 4:.1f}" text-anchor="end">{100 * y:.0f}%</text>'
+            f'<line x1="{left}" y1="{sy(y):.1f}" x2="{left + pw}" y2="{sy(y):.1f}" '
+            f'stroke="#ddd"/>'
+        )
+        x = xmax * i / 5
+        parts.append(
+            f'<text x="{sx(x):.1f}" y="{top + ph + 18}" text-anchor="middle">{x / 1000:.0f}k</text>'
+        )
+    parts.append(
+        f'<text x="{left + pw / 2}" y="{h - 8}" text-anchor="middle">'
+        "optimization tokens (prompt + completion)</text>"
+    )
+    for lab, x, y in points:
+        parts.append(
+            f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="{color[lab]}" '
+            f'fill-opacity="0.75"><title>{html.escape(lab)}: {100 * y:.1f}% at {x:,.0f} '
+            "tokens</title></circle>"
+        )
+    for i, lab in enumerate(labels):
+        y = top + 10 + 18 * i
+        parts.append(
+            f'<circle cx="{w - right + 20}" cy="{y}" r="5" fill="{color[lab]}"/>'
+            f'<text x="{w - right + 30}" y="{y + 4}">{html.escape(lab)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def plot_points(paper: Iterable[dict[str, Any]], peers: Iterable[dict[str, Any]]) -> list[tuple[str, float, float]]:
+    pts: list[tuple[str, float, float]] = []
+    for r in paper:
+        pts.append((f"semgrad {r['method']}", r["optimization_cost"]["tokens"], r["final_test"]))
+    for r in peers:
+        if r.get("test_accuracy") is not None:
+            pts.append((str(r["method"]), float(r.get("optimize", {}).get("tokens", 0)), r["test_accuracy"]))
+    return pts
+
+
+def selection_table() -> list[str]:
+    path = HERE / "paper" / "selection" / "bbh_train10.json"
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    out = [
+        f"BBH task selection: the initial 3-node graph on the first 10 *training* examples "
+        f"of each candidate task (`{data['command']}`; file "
+        "`benchmarks/paper/selection/bbh_train10.json`). Chosen: tasks neither at 0 % nor "
+        "near 100 %.",
+        "",
+        "| task | accuracy % | replies without a parseable answer |",
+        "|---|---|---|",
+    ]
+    for task, row in data["tasks"].items():
+        out.append(f"| {task} | {pct(row['accuracy'])} | {row['no_answer']} of {row['n']} |")
+    return [*out, ""]
+
+
+def main() -> int:
+    paper = load(HERE / "paper" / "results")
+    peers = load(HERE / "peers" / "results")
+    tasks = sorted({r["task"] for r in paper})
+    for task in tasks:
+        pts = plot_points([r for r in paper if r["task"] == task], [p for p in peers if p.get("task") == task])
+        name = f"accuracy_vs_tokens_{task.replace(':', '-')}.svg"
+        (HERE / name).write_text(plot_svg(pts, f"{task}: test accuracy vs optimization tokens"))
+    text = (HERE / "RESULTS.template.md").read_text()
+    sections = {
+        "<!-- PAPER -->": "\n".join(paper_tables(paper)),
+        "<!-- SELECTION -->": "\n".join(selection_table()),
+        "<!-- PEERS -->": "\n".join(peers_tables(peers)),
+        "<!-- PLOTS -->": "\n".join(
+            f"![{t}](accuracy_vs_tokens_{t.replace(':', '-')}.svg)" for t in tasks
+        ),
+    }
+    for marker, body in sections.items():
+        text = text.replace(marker, body)
+    (HERE / "RESULTS.md").write_text(text)
+    print(f"wrote {HERE / 'RESULTS.md'} ({len(paper)} paper cells, {len(peers)} peer runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
