@@ -28,6 +28,7 @@ def test_public_names_are_exactly_all() -> None:
         "autograd",
         "optim",
         "report",
+        "swarm",
     }
     assert public - submodules == set(semgrad.__all__) - {"__version__"}
 

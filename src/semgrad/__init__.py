@@ -1,8 +1,8 @@
 """semgrad: trainable compound LLM systems.
 
 The curated public API. Everything here is stable across minor versions; the submodules
-(`semgrad.graph`, `semgrad.llm`, `semgrad.execution`, `semgrad.data`, `semgrad.evaluation`)
-hold the rest.
+(`semgrad.graph`, `semgrad.llm`, `semgrad.execution`, `semgrad.data`, `semgrad.evaluation`,
+`semgrad.swarm`) hold the rest.
 """
 
 from semgrad.autograd import backward
@@ -33,6 +33,7 @@ from semgrad.optim import (
     fit,
     load_config,
 )
+from semgrad.swarm import EdgeOptimizer, EdgeParameter, Swarm, load_swarm
 
 __version__ = "0.1.0"
 
@@ -40,6 +41,8 @@ __all__ = [
     "LLM",
     "Cache",
     "EchoLLM",
+    "EdgeOptimizer",
+    "EdgeParameter",
     "EvalResult",
     "Example",
     "ExampleResult",
@@ -62,6 +65,7 @@ __all__ = [
     "ScriptedLLM",
     "SemanticGradientDescent",
     "SemgradError",
+    "Swarm",
     "Task",
     "Trace",
     "Usage",
@@ -76,6 +80,7 @@ __all__ = [
     "hint_graph",
     "load_config",
     "load_graph",
+    "load_swarm",
     "load_task",
     "metric_for",
     "run",

@@ -35,7 +35,6 @@ from semgrad.evaluation.evaluator import ExampleResult, aevaluate, write_jsonl
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import forward
 from semgrad.graph.core import Graph
-from semgrad.graph.spec import load_graph
 from semgrad.llm.cache import Cache, CacheMode
 from semgrad.llm.factory import close_client, default_cache_path, make_client
 from semgrad.llm.meter import Meter
@@ -160,12 +159,16 @@ def _llm_stack(
 
 
 def _load_graph(path: Path) -> Graph:
+    """A graph spec, or a swarm spec as its deterministic realisation (edges with p >= 0.5)."""
+    from semgrad.swarm.spec import load_spec
+
     try:
-        return load_graph(path)
+        spec = load_spec(path)
     except SpecError:
         raise
     except UserInputError as exc:
         raise SpecError(str(exc), str(path)) from None
+    return spec if isinstance(spec, Graph) else spec.realise_deterministic()
 
 
 def _parse_inputs(pairs: list[str]) -> dict[str, str]:
@@ -185,7 +188,9 @@ def _parse_inputs(pairs: list[str]) -> dict[str, str]:
 
 @app.command()
 def run(
-    graph_path: Annotated[Path, typer.Argument(metavar="GRAPH", help="Graph spec (.json).")],
+    graph_path: Annotated[
+        Path, typer.Argument(metavar="GRAPH", help="Graph or swarm spec (.json).")
+    ],
     inputs: Annotated[
         list[str], typer.Option("--input", "-i", help="NAME=VALUE for each graph input.")
     ],
@@ -246,7 +251,9 @@ def _default_out(graph: Graph, data: str) -> Path:
 
 @app.command("eval")
 def eval_(
-    graph_path: Annotated[Path, typer.Argument(metavar="GRAPH", help="Graph spec (.json).")],
+    graph_path: Annotated[
+        Path, typer.Argument(metavar="GRAPH", help="Graph or swarm spec (.json).")
+    ],
     data: Annotated[
         str,
         typer.Option(
@@ -404,6 +411,16 @@ class _RunProgress:
             self.bars.update(self.steps, advance=1)
             cand, inc = data.get("candidate_score"), data.get("incumbent_score")
             verdict = "[green]accepted[/]" if data["accepted"] else "[yellow]rejected[/]"
+            edges = data.get("edges")
+            if edges:
+                say(
+                    f"step {data['step'] + 1} edges: mean utility {_pct(edges['mean_utility'])}, "
+                    f"baseline {_pct(edges['baseline_used'])}; kept: "
+                    f"{escape(', '.join(edges['kept']) or 'nothing')}"
+                    + (f"; gate {_pct(edges['gate'].get('score'))}" if edges["regated"] else "")
+                )
+                if data.get("kind") == "edges":
+                    return
             changed = ", ".join(data.get("changed", [])) or "nothing"
             say(
                 f"step {data['step'] + 1}: candidate {_pct(cand)} vs incumbent {_pct(inc)} → "
@@ -485,7 +502,7 @@ def optimize(
         bool, typer.Option("--overwrite", help="Replace an existing run directory.")
     ] = False,
 ) -> None:
-    """Optimize a graph: a run directory with history, checkpoints, the best graph, a report."""
+    """Optimize a graph (for a swarm spec, its edges too): run directory, history, report."""
     import shutil
 
     from semgrad.optim.config import load_config
@@ -519,19 +536,43 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--out", "-o", help="Where to write [default: stdout].")
     ] = None,
+    realise: Annotated[
+        bool,
+        typer.Option(
+            "--realise",
+            help="For a composite graph: write its deterministic realisation as a plain "
+            "graph spec instead of the swarm spec with the learned edge logits.",
+        ),
+    ] = False,
 ) -> None:
-    """Write the optimized graph as a plain graph spec, usable without the run."""
-    from semgrad.graph.spec import graph_from_dict
+    """Write the optimized graph as a plain spec (a swarm spec for a composite graph)."""
     from semgrad.optim.runfiles import RunFiles, atomic_write_text
+    from semgrad.swarm.spec import spec_from_dict
 
     files = RunFiles(run_dir)
-    graph = graph_from_dict(files.read_json(files.best_graph), source=str(files.best_graph))
-    text = graph.to_json() + "\n"
+    spec = spec_from_dict(files.read_json(files.best_graph), source=str(files.best_graph))
+    if isinstance(spec, Graph):
+        text = spec.to_json() + "\n"
+    elif realise:
+        edges = _dict_or_empty(files.read_json(files.config).get("edges"))
+        text = (
+            spec.realise_deterministic(
+                float(edges.get("threshold", 0.5)),
+                temperature=float(edges.get("temperature", 1.0)),
+            ).to_json()
+            + "\n"
+        )
+    else:
+        text = spec.to_json() + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
         atomic_write_text(output, text)
         err.print(f"wrote {output}")
+
+
+def _dict_or_empty(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 @app.command()

@@ -23,7 +23,6 @@ from semgrad.errors import (
     CycleError,
     DuplicateNameError,
     GraphError,
-    SpecError,
     UnknownReferenceError,
 )
 
@@ -269,16 +268,11 @@ class Graph:
     @classmethod
     def from_json(cls, text_or_path: str | Path) -> Graph:
         """Build a graph from JSON text, or from a file when given a `Path`."""
-        from semgrad.graph.spec import graph_from_dict, load_graph
+        from semgrad.graph.spec import graph_from_dict, load_graph, parse_spec_json
 
         if isinstance(text_or_path, Path):
             return load_graph(text_or_path)
-        try:
-            data = json.loads(text_or_path)
-        except json.JSONDecodeError as err:
-            raise SpecError(
-                f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-            ) from None
+        data = parse_spec_json(text_or_path)
         return graph_from_dict(data)
 
     def copy(self) -> Graph:

@@ -59,12 +59,57 @@ def majority_vote(inputs: Mapping[str, str]) -> str:
     return next(a for a in answers if counts[a] == best)
 
 
+# "Answer: (B)", "the answer is (B)", "answer is B": the choice after the last marker wins.
+# The marker words are case-insensitive, the letter is not ("the answer is a falcon").
+_CHOICE_MARKER = re.compile(
+    r"\b(?i:answer)\b\s*(?:(?i:is)\b\s*:?|:|=)?\s*\(?([A-R])\)?(?![A-Za-z])"
+)
+_LONE_CHOICE = re.compile(r"^\(?([A-R])\)?[.:]?$", re.IGNORECASE)  # "B", "(b)."
+
+
+def _choice_in(text: str) -> str | None:
+    """The option letter a reply chose: after its last answer marker, else its last ``(X)``,
+    else the whole reply when it is a lone letter. Upper case, or None."""
+    marked = _CHOICE_MARKER.findall(text)
+    if marked:
+        return str(marked[-1]).upper()
+    found = _CHOICE.findall(text)
+    if found:
+        return str(found[-1])
+    lone = _LONE_CHOICE.match(text.strip())
+    return lone.group(1).upper() if lone else None
+
+
+def majority_choice(inputs: Mapping[str, str]) -> str:
+    """The option chosen by most inputs, as ``(X)``; ties go to the input listed first.
+
+    Each input is read as a multiple-choice reply (``Answer: (B)``, ``the answer is (B)``,
+    ``(B)``), so differently worded replies that pick the same option count together, which
+    `majority_vote` (exact text) would not do. Inputs without a choice abstain; when all
+    abstain the answer is empty, which a metric scores as no answer.
+    """
+    choices = [c for text in inputs.values() if (c := _choice_in(text)) is not None]
+    if not choices:
+        return ""
+    counts = Counter(choices)
+    best = max(counts.values())
+    return "(" + next(c for c in choices if counts[c] == best) + ")"
+
+
+def no_answer(inputs: Mapping[str, str]) -> str:
+    """Always the empty answer: the decision of a composite graph to which no agent is
+    connected (a metric scores it as a failure; nothing is raised)."""
+    return ""
+
+
 BUILTINS: dict[str, NodeFunction] = {
     "identity": identity,
     "concat": concat,
     "last_number": last_number,
     "last_choice": last_choice,
     "majority_vote": majority_vote,
+    "majority_choice": majority_choice,
+    "no_answer": no_answer,
 }
 
 

@@ -73,6 +73,18 @@ def graph_from_dict(data: Any, *, source: str | None = None) -> Graph:
             f"got {type(data).__name__}",
             source,
         )
+    kind = data.get("kind", "graph")
+    if kind == "swarm":
+        raise SpecError(
+            'this is a composite graph ("kind": "swarm"), not a single graph; load it '
+            "with semgrad.swarm.load_swarm (or semgrad.swarm.load_spec for either kind)",
+            source,
+        )
+    if kind != "graph":
+        raise SpecError(
+            f'unknown spec kind {kind!r}; "kind" is "graph" (the default) or "swarm"', source
+        )
+    data = {k: v for k, v in data.items() if k != "kind"}
     try:
         spec = _adapter.validate_python(data)
     except ValidationError as err:
@@ -135,19 +147,29 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
 
 def load_graph(path: str | Path) -> Graph:
     """Read a graph spec from a JSON file, with errors that name the file and the problem."""
+    data, source = read_spec_json(path)
+    return graph_from_dict(data, source=source)
+
+
+def parse_spec_json(text: str, source: str | None = None) -> Any:
+    """JSON text of a spec -> plain data; a syntax error names its line and column."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SpecError(
+            f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}", source
+        ) from None
+
+
+def read_spec_json(path: str | Path, *, what: str = "a graph spec") -> tuple[Any, str]:
+    """Read a spec file's JSON; every failure is a `SpecError` naming the file."""
     p = Path(path)
     if not p.exists():
-        raise SpecError("no such file; pass the path of a graph spec (.json)", str(p))
+        raise SpecError(f"no such file; pass the path of {what} (.json)", str(p))
     if p.is_dir():
-        raise SpecError("is a directory; pass the path of a graph spec (.json)", str(p))
+        raise SpecError(f"is a directory; pass the path of {what} (.json)", str(p))
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"cannot read the file: {err}", str(p)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise SpecError(
-            f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}", str(p)
-        ) from None
-    return graph_from_dict(data, source=str(p))
+    return parse_spec_json(text, str(p)), str(p)

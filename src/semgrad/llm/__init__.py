@@ -18,6 +18,7 @@ from semgrad.llm.openai import OpenAICompatible
 from semgrad.llm.retry import RetryingLLM, RetryPolicy, is_retryable
 from semgrad.llm.stack import build_llm, find_layer
 from semgrad.llm.types import (
+    ALL_PHASES,
     LLM,
     PHASES,
     Message,
@@ -32,6 +33,7 @@ from semgrad.llm.types import (
 # their modules exist.
 
 __all__ = [
+    "ALL_PHASES",
     "LLM",
     "PHASES",
     "Cache",

@@ -8,7 +8,7 @@ at least one character) plus a margin for the chat template; the actual usage re
 the reservation when the reply arrives.
 
 Limits are named ``calls`` / ``tokens`` (all phases) or ``<phase>.calls`` /
-``<phase>.tokens`` (``forward``, ``backward``, ``optimizer``, ``evaluation``).
+``<phase>.tokens`` (``forward``, ``backward``, ``optimizer``, ``evaluation``, ``edges``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from semgrad.errors import BudgetExceededError, ConfigError
-from semgrad.llm.types import LLM, PHASES, Request, Response, Wrapper
+from semgrad.llm.types import ALL_PHASES, LLM, Request, Response, Wrapper
 
 __all__ = ["Budget", "BudgetedLLM", "worst_case_tokens"]
 
@@ -31,7 +31,7 @@ def worst_case_tokens(request: Request) -> int:
 
 
 def _valid_keys() -> list[str]:
-    return ["calls", "tokens", *(f"{p}.{r}" for p in PHASES for r in ("calls", "tokens"))]
+    return ["calls", "tokens", *(f"{p}.{r}" for p in ALL_PHASES for r in ("calls", "tokens"))]
 
 
 @dataclass

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any
 
-from semgrad.llm.types import LLM, PHASES, Phase, Request, Response, Wrapper
+from semgrad.llm.types import ALL_PHASES, LLM, PHASES, Phase, Request, Response, Wrapper
 
 __all__ = ["Meter", "MeterRow", "MeterSnapshot", "MeteredLLM", "Spend"]
 
@@ -74,7 +74,7 @@ class MeterRow:
 
 def _row_order(row: MeterRow) -> tuple[str, int]:
     # Nodes alphabetically, phases in the order a training step runs them.
-    return (row.node, PHASES.index(row.phase))
+    return (row.node, ALL_PHASES.index(row.phase))
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,12 @@ class MeterSnapshot:
         return sum((row.spend for row in self.rows), Spend())
 
     def by_phase(self) -> dict[Phase, Spend]:
-        """Every phase, in `PHASES` order, zero where nothing was recorded."""
-        out: dict[Phase, Spend] = {phase: Spend() for phase in PHASES}
+        """Every phase of `PHASES`, zero where nothing was recorded, then the optional
+        phases (``edges``) that were used, in `ALL_PHASES` order."""
+        out: dict[Phase, Spend] = {phase: Spend() for phase in ALL_PHASES}
         for row in self.rows:
             out[row.phase] += row.spend
-        return out
+        return {p: s for p, s in out.items() if p in PHASES or not s.is_zero}
 
     def by_node(self) -> dict[str, Spend]:
         """Each node seen, sorted by name."""

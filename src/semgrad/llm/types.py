@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "ALL_PHASES",
     "LLM",
     "PHASES",
     "Message",
@@ -26,8 +27,12 @@ __all__ = [
     "canonical_json",
 ]
 
-Phase = Literal["forward", "backward", "optimizer", "evaluation"]
+Phase = Literal["forward", "backward", "optimizer", "evaluation", "edges"]
+# The phases every run reports (zero when unused), in the order a training step runs them.
 PHASES: tuple[Phase, ...] = ("forward", "backward", "optimizer", "evaluation")
+# Every phase: `PHASES` and those reported only when used ("edges": scoring the graphs
+# sampled by edge optimization of a composite graph).
+ALL_PHASES: tuple[Phase, ...] = (*PHASES, "edges")
 
 Role = Literal["system", "user", "assistant"]
 

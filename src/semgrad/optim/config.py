@@ -22,6 +22,7 @@ from semgrad.errors import ConfigError
 
 __all__ = [
     "DataConfig",
+    "EdgesConfig",
     "GraphConfig",
     "ModelConfig",
     "ModelsConfig",
@@ -100,6 +101,32 @@ class OptimizerConfig(_Strict):
     retry_temperature: float = Field(0.7, ge=0.0, le=2.0)
 
 
+class EdgesConfig(_Strict):
+    """Edge optimization of a composite graph (a swarm spec in graph.path).
+
+    `schedule` says what each step does: "alternate" (edge steps and node steps take turns,
+    starting with edges), "interleave" (every step updates the edges, then the texts),
+    "edges-only" or "nodes-only".
+    """
+
+    schedule: Literal["alternate", "interleave", "edges-only", "nodes-only"] = "alternate"
+    lr: float = Field(0.1, gt=0.0, le=10.0)
+    samples: int = Field(4, ge=1, le=256)  # graphs sampled per edge step
+    batch_size: int = Field(4, ge=1, le=1024)  # training examples each sample is scored on
+    baseline_decay: float = Field(0.9, ge=0.0, le=1.0)
+    temperature: float = Field(1.0, gt=0.0, le=100.0)
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0.0)
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in value):
+            raise ValueError(f"both betas must be in [0, 1), got {list(value)}")
+        return value
+
+
 class RunConfig(_Strict):
     name: str = "run"
     seed: int = 0
@@ -108,6 +135,8 @@ class RunConfig(_Strict):
     models: ModelsConfig = ModelsConfig()
     data: DataConfig
     optimizer: OptimizerConfig = OptimizerConfig()
+    # Only for a composite graph (a swarm spec); None for a single graph.
+    edges: EdgesConfig | None = None
     budget: dict[str, int] = Field(default_factory=dict)
     # Where the config file was, to resolve relative paths (not part of the file).
     base_dir: str = "."

@@ -5,7 +5,9 @@ RUN_DIR/
   checkpoint.json    the state after the last completed step (atomic replace)
   history.jsonl      one line per completed step (appended and fsynced; on resume,
                      lines past the checkpoint's step are dropped)
-  best_graph.json    the best accepted graph, as a plain graph spec
+  best_graph.json    the best accepted graph, as a plain graph spec (for a composite
+                     graph: the swarm spec with the learned edge logits)
+  realised_graph.json  composite graphs only: best_graph.json's deterministic realisation
   summary.json       initial and final scores and the cost by phase, when finished
 """
 
@@ -64,6 +66,10 @@ class RunFiles:
     @property
     def best_graph(self) -> Path:
         return self.root / "best_graph.json"
+
+    @property
+    def realised_graph(self) -> Path:
+        return self.root / "realised_graph.json"
 
     @property
     def summary(self) -> Path:

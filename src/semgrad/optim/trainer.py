@@ -12,6 +12,9 @@ Everything random in a step comes from a generator seeded by (seed, step), and e
 call is cached at temperature 0, so a run killed at any moment and resumed reaches the same
 final graph as an uninterrupted one. A hard budget stops a run cleanly between model calls;
 the run resumes from its last completed step.
+
+For a composite graph (a swarm spec in graph.path) `make_trainer` returns a `SwarmTrainer`
+(`semgrad.optim.swarm_trainer`), which adds edge steps to this loop.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from semgrad.evaluation.evaluator import ExampleResult, aevaluate
 from semgrad.evaluation.metrics import Metric
 from semgrad.execution.context import RunContext
 from semgrad.graph.builders import hint_graph
-from semgrad.graph.core import Graph
+from semgrad.graph.core import Graph, Parameter
 from semgrad.graph.spec import graph_from_dict, load_graph
 from semgrad.llm.budget import Budget
 from semgrad.llm.cache import Cache
@@ -40,13 +43,14 @@ from semgrad.llm.factory import close_client, default_cache_path, make_client
 from semgrad.llm.meter import Meter, Spend
 from semgrad.llm.retry import RetryPolicy
 from semgrad.llm.stack import build_llm
-from semgrad.llm.types import LLM, PHASES
+from semgrad.llm.types import ALL_PHASES, LLM, PHASES
 from semgrad.optim.config import RunConfig, config_from_dict
 from semgrad.optim.optimizer import NodeOptimizer, Optimizer, SemanticGradientDescent
 from semgrad.optim.runfiles import RunFiles, atomic_write_json
 from semgrad.prompts import BACKWARD_VERSION, FORWARD_VERSION, OPTIMIZER_VERSION
+from semgrad.swarm.spec import is_swarm_file
 
-__all__ = ["Progress", "RunResult", "Splits", "Trainer", "afit", "fit"]
+__all__ = ["Progress", "RunResult", "Splits", "Trainer", "afit", "fit", "make_trainer"]
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -123,7 +127,9 @@ def _add_spend(
     a: dict[str, dict[str, int]], b: dict[str, dict[str, int]]
 ) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
-    for phase in PHASES:
+    # Every run reports PHASES; an optional phase (edges) only when it was used.
+    used = [p for p in ALL_PHASES if p in PHASES or p in a or p in b]
+    for phase in used:
         x, y = a.get(phase, {}), b.get(phase, {})
         out[phase] = {k: x.get(k, 0) + y.get(k, 0) for k in sorted(set(x) | set(y))}
     return out
@@ -157,7 +163,7 @@ class Trainer:
             llms=self.llms, max_concurrency=config.models.concurrency, seed=config.seed
         )
         self.splits = splits if splits is not None else load_splits(config)
-        self.graph = load_initial_graph(config)
+        self.graph = self._load_graph()
         self.optimizer = self._make_optimizer()
         # State carried in the checkpoint.
         self.step = 0
@@ -205,9 +211,23 @@ class Trainer:
                 )
         return {role: wrapped[id(client)] for role, client in llms.items()}
 
+    def _load_graph(self) -> Graph:
+        """The graph to optimize (a subclass may realise it from something else)."""
+        if self.config.edges is not None:
+            raise ConfigError(
+                "edge optimization needs a composite graph: graph.path must name a swarm "
+                'spec ("kind": "swarm"); remove the [edges] section for a single graph',
+                key="edges",
+            )
+        return load_initial_graph(self.config)
+
+    def _text_parameters(self) -> list[tuple[str, Parameter]]:
+        """The text parameters the node optimizer owns, by dotted name."""
+        return list(self.graph.named_parameters())
+
     def _make_optimizer(self) -> Optimizer:
         opt = self.config.optimizer
-        params = list(self.graph.named_parameters())
+        params = self._text_parameters()
         if opt.name == "node":
             return NodeOptimizer(
                 params, max_tokens=opt.max_tokens, memory=opt.memory, seed=self.config.seed
@@ -232,28 +252,36 @@ class Trainer:
     def spend(self) -> dict[str, dict[str, int]]:
         return _add_spend(self.prior_spend, _spend_dict(self.meter.snapshot().by_phase()))
 
+    def _checkpoint_state(self, status: str) -> dict[str, Any]:
+        return {
+            "status": status,
+            "step": self.step,
+            "graph": self.graph.to_dict(),
+            "initial_gate": self.initial_gate,
+            "best_gate": self.best_gate,
+            "initial_test": self.initial_test,
+            "optimizer": self.optimizer.state_dict(),
+            "spend": self.spend(),
+            "budget_spent": self.budget.spent if self.budget else {},
+            "prompts": [FORWARD_VERSION, BACKWARD_VERSION, OPTIMIZER_VERSION],
+        }
+
+    def _best_graph_dict(self) -> dict[str, Any]:
+        """What best_graph.json holds: the spec of the best graph so far."""
+        return self.graph.to_dict()
+
     def _checkpoint(self, status: str = "running") -> None:
-        atomic_write_json(
-            self.files.checkpoint,
-            {
-                "status": status,
-                "step": self.step,
-                "graph": self.graph.to_dict(),
-                "initial_gate": self.initial_gate,
-                "best_gate": self.best_gate,
-                "initial_test": self.initial_test,
-                "optimizer": self.optimizer.state_dict(),
-                "spend": self.spend(),
-                "budget_spent": self.budget.spent if self.budget else {},
-                "prompts": [FORWARD_VERSION, BACKWARD_VERSION, OPTIMIZER_VERSION],
-            },
-        )
-        atomic_write_json(self.files.best_graph, self.graph.to_dict())
+        atomic_write_json(self.files.checkpoint, self._checkpoint_state(status))
+        atomic_write_json(self.files.best_graph, self._best_graph_dict())
+
+    def _restore_model(self, state: Mapping[str, Any]) -> None:
+        """Set the graph's texts (and whatever else a subclass learns) from a checkpoint."""
+        self.graph.load_state_dict(graph_from_dict(state["graph"]).state_dict())
 
     def restore(self) -> None:
         state = self.files.read_json(self.files.checkpoint)
         self.step = int(state["step"])
-        self.graph.load_state_dict(graph_from_dict(state["graph"]).state_dict())
+        self._restore_model(state)
         self.initial_gate = state.get("initial_gate")
         self.best_gate = state.get("best_gate")
         self.initial_test = state.get("initial_test")
@@ -432,8 +460,10 @@ class Trainer:
             self.progress("resume", {"step": self.step})
         else:
             self.files.root.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.files.config, self.config.model_dump())
-            atomic_write_json(self.files.initial_graph, self.graph.to_dict())
+            # A single-graph run's config.json has no "edges" key, as before edges existed.
+            dump = self.config.model_dump(exclude={"edges"} if self.config.edges is None else None)
+            atomic_write_json(self.files.config, dump)
+            atomic_write_json(self.files.initial_graph, self._best_graph_dict())
         try:
             if self.initial_gate is None:
                 self.progress(
@@ -501,9 +531,38 @@ class Trainer:
                 "test_size": len(self.splits.test),
                 "gate_size": len(self.splits.gate),
                 "train_size": len(self.splits.train),
+                **self._summary_extra(),
             },
         )
         return result
+
+    def _summary_extra(self) -> dict[str, Any]:
+        """More entries for summary.json (a subclass's learned structure)."""
+        return {}
+
+
+def make_trainer(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    llms: dict[str, LLM] | None = None,
+    splits: Splits | None = None,
+    budget_overrides: dict[str, int] | None = None,
+    progress: Progress = _quiet,
+) -> Trainer:
+    """The trainer for `config`: a `SwarmTrainer` when graph.path is a swarm spec (node and
+    edge optimization in one loop), else a `Trainer`."""
+    kwargs: dict[str, Any] = {
+        "llms": llms,
+        "splits": splits,
+        "budget_overrides": budget_overrides,
+        "progress": progress,
+    }
+    if config.graph.path is not None and is_swarm_file(config.resolve(config.graph.path)):
+        from semgrad.optim.swarm_trainer import SwarmTrainer
+
+        return SwarmTrainer(config, run_dir, **kwargs)
+    return Trainer(config, run_dir, **kwargs)
 
 
 async def afit(
@@ -516,7 +575,7 @@ async def afit(
     budget_overrides: dict[str, int] | None = None,
     progress: Progress = _quiet,
 ) -> RunResult:
-    trainer = Trainer(
+    trainer = make_trainer(
         config,
         run_dir,
         llms=llms,

@@ -11,9 +11,10 @@ page is built with `el()`, which escapes every plain `str` it is given; only `Ht
 made by `el()` and `esc()` themselves, pass through as markup.
 
 Sections, top to bottom: the header (status, scores, models), the graph (a drawing and a
-table of nodes with their initial and best instructions), the score curve, the step
-table, one section per step (proposal diffs, gradients, the batch examples) and the cost
-by phase.
+table of nodes with their initial and best instructions), the score curve, for a composite
+graph the edges (their probabilities over the steps, one line each, and the edge steps),
+the step table, one section per step (proposal diffs, gradients, the batch examples,
+sampled graphs) and the cost by phase.
 """
 
 from __future__ import annotations
@@ -196,6 +197,7 @@ def render_html(run: RunData, *, expand: bool = False) -> str:
         _header(view),
         _graph_section(view),
         _curve_section(view),
+        _edges_section(view),
         _steps_section(view),
         _step_details_section(view),
         _cost_section(view),
@@ -234,6 +236,7 @@ class _Step:
     accepted: bool
     changed: tuple[str, ...]
     gate: Mapping[str, Any]
+    kind: str = "nodes"  # "nodes", "edges" or "both" (composite graphs)
 
     @property
     def label(self) -> str:
@@ -245,9 +248,15 @@ class _Step:
 
     @property
     def decision(self) -> str:
+        if self.kind == "edges":  # edge steps are not gated: they move the logits
+            return "graph changed" if self.changed else "edges moved"
         if not self.changed:
             return "no change"
         return "accepted" if self.accepted else "rejected"
+
+    @property
+    def edges(self) -> dict[str, Any]:
+        return _dict(self.row.get("edges"))
 
 
 class _View:
@@ -290,6 +299,20 @@ class _View:
         self.graph = run.initial_graph or best or {}
         self.initial_instructions = _instructions(run.initial_graph)
         self.best_instructions = _instructions(best)
+        # A composite graph: draw the realised graph the run ended with (the checkpoint
+        # keeps it); instructions are keyed by the realised names (agent/node).
+        self.swarm = _dict(run.initial_graph).get("kind") == "swarm" or (
+            _dict(best).get("kind") == "swarm"
+        )
+        self.edges_config = _dict(config.get("edges"))
+        if self.swarm:
+            self.initial_swarm = _dict(run.initial_graph)
+            self.best_swarm = _dict(best) if _dict(best).get("kind") == "swarm" else {}
+            self.graph = _dict(checkpoint.get("graph")) or _realised(
+                self.best_swarm or self.initial_swarm, self.edges_config
+            )
+            self.initial_instructions = _swarm_instructions(self.initial_swarm)
+            self.best_instructions = _swarm_instructions(self.best_swarm)
         if not self.best_instructions and self.steps:  # no graph file: the last state
             state = _dict(self.steps[-1].row.get("state"))
             self.best_instructions = {
@@ -307,7 +330,35 @@ def _step(index: int, row: Mapping[str, Any]) -> _Step:
         accepted=row.get("accepted") is True,
         changed=tuple(_text(c) for c in _list(row.get("changed"))),
         gate=_dict(row.get("gate")),
+        kind=_text(row.get("kind")) or "nodes",
     )
+
+
+def _swarm_instructions(swarm: Mapping[str, Any]) -> dict[str, str]:
+    """Instruction by realised node name (``agent/node``, the decision) of a swarm spec."""
+    out: dict[str, str] = {}
+    for agent in _list(swarm.get("agents")):
+        a = _dict(agent)
+        for name, text in _instructions(_dict(a.get("graph"))).items():
+            out[f"{_text(a.get('name'))}/{name}"] = text
+    decision = _dict(swarm.get("decision"))
+    if "instruction" in decision:
+        out[_text(decision.get("name")) or "decision"] = _text(decision.get("instruction"))
+    return out
+
+
+def _realised(swarm: Mapping[str, Any], edges_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The deterministic realisation of a swarm spec, or {} when it cannot be built."""
+    from semgrad.errors import SemgradError
+    from semgrad.swarm.spec import swarm_from_dict
+
+    threshold = _num(edges_config.get("threshold")) or 0.5
+    temperature = _num(edges_config.get("temperature")) or 1.0
+    try:
+        built = swarm_from_dict(dict(swarm))
+        return built.realise_deterministic(threshold, temperature=temperature).to_dict()
+    except (SemgradError, ValueError):
+        return {}
 
 
 def _instructions(graph: Mapping[str, Any] | None) -> dict[str, str]:
@@ -406,6 +457,11 @@ def _run_details(view: _View) -> Html:
         keys = ("name", "batch_size", "backward", "use_gradients", "memory", "gate", "partial")
         shown = [f"{k}={_text(opt[k])}" for k in keys if opt.get(k) is not None]
         rows.append(("optimizer", ", ".join(shown)))
+    edges = _dict(config.get("edges"))
+    if edges:
+        edge_keys = ("schedule", "samples", "batch_size", "lr", "baseline_decay", "temperature")
+        shown = [f"{k}={_text(edges[k])}" for k in edge_keys if edges.get(k) is not None]
+        rows.append(("edges", ", ".join(shown)))
     data = _dict(config.get("data"))
     sizes = view.run.summary or {}
     if data:
@@ -521,7 +577,23 @@ def _graph_section(view: _View) -> Html:
         el("tbody", rows),
         class_="graph-table",
     )
-    return _section("graph", "Graph", inputs_line, _dag_svg(view, nodes), table)
+    swarm_line = None
+    if view.swarm:
+        swarm = view.best_swarm or view.initial_swarm
+        agents = [_text(_dict(a).get("name")) for a in _list(swarm.get("agents"))]
+        swarm_line = el(
+            "p",
+            "Composite graph of ",
+            str(len(agents)),
+            " agents (",
+            _join([el("code", a) for a in agents], ", "),
+            "), drawn as the graph its learned edges realise at the end of the run; an "
+            "agent's node appears as ",
+            el("code", "agent/node"),
+            ", and agents connected to nothing are left out.",
+            class_="muted",
+        )
+    return _section("graph", "Graph", swarm_line, inputs_line, _dag_svg(view, nodes), table)
 
 
 def _instruction_cell(initial: str, best: str | None) -> Html:
@@ -649,6 +721,17 @@ def _curve_section(view: _View) -> Html:
         return _section(
             "curve", "Score curve", el("p", "No scores yet: the run has no step.", class_="muted")
         )
+    swarm_note = (
+        el(
+            "p",
+            "Composite graph: an edge step is not gated (REINFORCE follows its own estimate); "
+            "when it changes the graph, the new graph's gate score becomes the incumbent, "
+            "and it can be lower.",
+            class_="muted small",
+        )
+        if view.swarm
+        else None
+    )
     legend = el(
         "div",
         _legend("line", "incumbent gate score"),
@@ -659,7 +742,7 @@ def _curve_section(view: _View) -> Html:
         _legend("dot test", "test score (initial, final)"),
         class_="legend",
     )
-    return _section("curve", "Score curve", intro, _curve_svg(view), legend)
+    return _section("curve", "Score curve", intro, swarm_note, _curve_svg(view), legend)
 
 
 def _legend(kind: str, text: str) -> Html:
@@ -796,6 +879,284 @@ def _curve_svg(view: _View) -> Html:
     )
 
 
+# -- the edges of a composite graph ---------------------------------------------------------
+
+_EDGE_COLORS = (
+    "#0969da",
+    "#cf222e",
+    "#1a7f37",
+    "#8250df",
+    "#bc4c00",
+    "#1b7c83",
+    "#bf3989",
+    "#6e7781",
+    "#9a6700",
+    "#116329",
+)
+
+
+def _edge_series(view: _View) -> dict[str, list[tuple[int, float]]]:
+    """Edge name -> (step, probability) points: the initial spec at 0, then after each step."""
+    temperature = _num(view.edges_config.get("temperature")) or 1.0
+    series: dict[str, list[tuple[int, float]]] = {}
+    for edge in _list(view.initial_swarm.get("edges")):
+        e = _dict(edge)
+        name = f"{_text(e.get('from'))}->{_text(e.get('to'))}"
+        value = _num(e.get("logit"))
+        if value is None:
+            p0 = _num(e.get("p0"))
+            series[name] = [(0, p0)] if p0 is not None else []
+        else:
+            z = max(-60.0, min(60.0, value / temperature))
+            series[name] = [(0, 1.0 / (1.0 + math.exp(-z)))]
+    for i, st in enumerate(view.steps):
+        for name, value in _dict(st.row.get("edge_probabilities")).items():
+            v = _num(value)
+            if v is not None:
+                series.setdefault(_text(name), []).append((i + 1, v))
+    return series
+
+
+def _edges_section(view: _View) -> Html:
+    if not view.swarm:
+        return Html("")
+    series = _edge_series(view)
+    threshold = _num(view.edges_config.get("threshold")) or 0.5
+    intro = el(
+        "p",
+        "Each potential edge of the composite graph is kept with probability σ(logit / T). "
+        "Edge steps move the logits by REINFORCE: sampled graphs that scored above the "
+        "baseline make their choices more likely. The graph that is gated, tested and "
+        f"exported keeps every edge whose probability is at least the threshold ({threshold:g}).",
+        class_="muted",
+    )
+    if not series:
+        return _section("edges", "Edges", intro, el("p", "No edge in this run.", class_="muted"))
+    kept = set()
+    if view.steps:
+        kept = {_text(k) for k in _list(view.steps[-1].row.get("kept_edges"))}
+    legend = []
+    for i, (name, points) in enumerate(series.items()):
+        color = _EDGE_COLORS[i % len(_EDGE_COLORS)]
+        first = points[0][1] if points else None
+        last = points[-1][1] if points else None
+        legend.append(
+            el(
+                "span",
+                el("span", "", class_="key swatch", style=f"background:{color}"),
+                el("code", name),
+                f" {_prob(first)} → {_prob(last)}",
+                el("span", " kept", class_="badge ok") if name in kept else None,
+            )
+        )
+    return _section(
+        "edges",
+        "Edges",
+        intro,
+        _edges_svg(view, series, threshold),
+        el("div", legend, class_="legend edges-legend"),
+        _edge_steps_table(view),
+    )
+
+
+def _edges_svg(
+    view: _View, series: Mapping[str, list[tuple[int, float]]], threshold: float
+) -> Html:
+    n = len(view.steps)
+    width, height = 1000, 300
+    left, right, top, bottom = 56, 24, 16, 40
+    span_x = max(n, 1)
+
+    def sx(x: float) -> float:
+        return left + x * (width - left - right) / span_x
+
+    def sy(v: float) -> float:
+        return top + (1.0 - v) * (height - top - bottom)
+
+    parts: list[Content] = []
+    for k in range(5):
+        g = k / 4
+        parts.append(el("line", x1=left, x2=width - right, y1=sy(g), y2=sy(g), class_="grid"))
+        parts.append(
+            el("text", f"{g:.2f}", x=left - 8, y=sy(g) + 4, class_="axis", text_anchor="end")
+        )
+    every = max(1, math.ceil(n / 20))
+    for x in range(n + 1):
+        if x % every and x != n:
+            continue
+        parts.append(
+            el(
+                "text",
+                "start" if x == 0 else str(x),
+                x=sx(x),
+                y=height - bottom + 18,
+                class_="axis",
+                text_anchor="middle",
+            )
+        )
+    parts.append(
+        el(
+            "line",
+            x1=left,
+            x2=width - right,
+            y1=sy(threshold),
+            y2=sy(threshold),
+            class_="threshold",
+        )
+    )
+    parts.append(
+        el(
+            "text",
+            f"threshold {threshold:g}",
+            x=width - right,
+            y=sy(threshold) - 5,
+            class_="axis",
+            text_anchor="end",
+        )
+    )
+    for i, (name, points) in enumerate(series.items()):
+        if not points:
+            continue
+        color = _EDGE_COLORS[i % len(_EDGE_COLORS)]
+        d = " ".join(
+            f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(v):.1f}" for j, (x, v) in enumerate(points)
+        )
+        last_x, last_v = points[-1]
+        parts.append(
+            el(
+                "g",
+                el("title", f"{name}: {_prob(points[0][1])} → {_prob(last_v)}"),
+                el("path", d=d, class_="edge-line", stroke=color),
+                el("circle", cx=sx(last_x), cy=sy(last_v), r=3.5, fill=color),
+            )
+        )
+    return el(
+        "div",
+        el(
+            "svg",
+            parts,
+            xmlns="http://www.w3.org/2000/svg",
+            viewBox=f"0 0 {width} {height}",
+            role="img",
+            aria_label="edge probabilities over the steps",
+            class_="curve",
+        ),
+        class_="chart",
+    )
+
+
+def _edge_steps_table(view: _View) -> Html:
+    rows = []
+    for s in view.steps:
+        e = s.edges
+        if not e:
+            continue
+        samples = _list(e.get("samples"))
+        flipped = [_text(f) for f in _list(e.get("flipped"))]
+        gate = _dict(e.get("gate"))
+        rows.append(
+            el(
+                "tr",
+                el("td", el("a", s.label, href=f"#{s.anchor}")),
+                el("td", f"{len(samples)} ({_text(e.get('distinct_graphs'))} distinct)"),
+                el("td", _pct(_num(e.get("mean_utility"))), class_="num"),
+                el("td", _pct(_num(e.get("baseline_used"))), class_="num"),
+                el(
+                    "td",
+                    _join([el("code", _text(k)) for k in _list(e.get("kept"))], " ")
+                    or el("span", "none", class_="muted"),
+                    class_="changed",
+                ),
+                el("td", _join([el("code", f) for f in flipped], " ") or "—", class_="changed"),
+                el("td", _pct(_num(gate.get("score"))) if gate else "—", class_="num"),
+            )
+        )
+    if not rows:
+        return Html("")
+    head = el(
+        "tr",
+        el("th", "step"),
+        el("th", "sampled graphs"),
+        el("th", "mean utility", class_="num"),
+        el("th", "baseline", class_="num"),
+        el("th", "kept after the step"),
+        el("th", "flipped"),
+        el("th", "new gate score", class_="num"),
+    )
+    return el(
+        "div",
+        el("table", el("thead", head), el("tbody", rows), class_="steps-table"),
+        class_="scroll",
+    )
+
+
+def _sampled_graphs(e: Mapping[str, Any]) -> Html:
+    rows = []
+    for i, sample in enumerate(_list(e.get("samples")), start=1):
+        d = _dict(sample)
+        decisions = _dict(d.get("decisions"))
+        skipped = [_text(k) for k, v in decisions.items() if v is None]
+        rows.append(
+            el(
+                "tr",
+                el("td", str(i), class_="num"),
+                el(
+                    "td",
+                    _join([el("code", _text(k)) for k in _list(d.get("included"))], " ")
+                    or el("span", "no edge", class_="muted"),
+                    el("div", f"skipped (cycle): {', '.join(skipped)}", class_="muted small")
+                    if skipped
+                    else None,
+                ),
+                el("td", _num_text(_num(d.get("log_prob"))), class_="num"),
+                el("td", _pct(_num(d.get("utility"))), class_="num"),
+            )
+        )
+    gradient = _dict(e.get("gradient"))
+    grad_rows = [
+        el("tr", el("td", el("code", _text(k))), el("td", _num_text(_num(v)), class_="num"))
+        for k, v in gradient.items()
+    ]
+    return el(
+        "div",
+        el(
+            "p",
+            f"Batch of {len(_list(e.get('batch')))} training examples; mean utility "
+            f"{_pct(_num(e.get('mean_utility')))} against the baseline "
+            f"{_pct(_num(e.get('baseline_used')))} (after the step: "
+            f"{_pct(_num(e.get('baseline')))}).",
+            class_="muted small",
+        ),
+        el(
+            "table",
+            el(
+                "thead",
+                el(
+                    "tr",
+                    el("th", "#", class_="num"),
+                    el("th", "edges kept"),
+                    el("th", "log p(G)", class_="num"),
+                    el("th", "utility", class_="num"),
+                ),
+            ),
+            el("tbody", rows),
+            class_="inner",
+        ),
+        el(
+            "details",
+            el("summary", f"REINFORCE gradient by edge ({len(grad_rows)})"),
+            el(
+                "table",
+                el("thead", el("tr", el("th", "edge"), el("th", "gradient", class_="num"))),
+                el("tbody", grad_rows),
+                class_="inner",
+            ),
+        )
+        if grad_rows
+        else None,
+    )
+
+
 # -- the step table ------------------------------------------------------------------------
 
 
@@ -817,6 +1178,11 @@ def _steps_section(view: _View) -> Html:
     rows = []
     for s in view.steps:
         ids = [_text(_dict(b).get("id")) for b in _list(s.row.get("batch"))]
+        if not ids:  # an edge step: the examples the sampled graphs were scored on
+            ids = [_text(i) for i in _list(s.edges.get("batch"))]
+        changed = list(s.changed)
+        if s.kind == "both":
+            changed += [_text(f) for f in _list(s.edges.get("flipped"))]
         rows.append(
             el(
                 "tr",
@@ -826,7 +1192,7 @@ def _steps_section(view: _View) -> Html:
                 el("td", _pct(s.incumbent), class_="num"),
                 el("td", _decision_badge(s)),
                 el("td", _gate_text(s.gate)),
-                el("td", _join([el("code", c) for c in s.changed], " ") or "—", class_="changed"),
+                el("td", _join([el("code", c) for c in changed], " ") or "—", class_="changed"),
                 el("td", _phase_cost(_dict(s.row.get("spend"))), class_="cost"),
                 el("td", _seconds(_num(s.row.get("wall_s"))), class_="num"),
                 class_=s.decision.replace(" ", "-"),
@@ -843,7 +1209,7 @@ def _steps_section(view: _View) -> Html:
 
 
 def _decision_badge(s: _Step) -> Html:
-    css = {"accepted": "ok", "rejected": "bad"}.get(s.decision, "neutral")
+    css = {"accepted": "ok", "rejected": "bad", "graph changed": "warn"}.get(s.decision, "neutral")
     return el("span", s.decision, class_=f"badge {css}")
 
 
@@ -905,10 +1271,16 @@ def _step_detail(view: _View, s: _Step) -> Html:
     gradients = _dict(row.get("gradients"))
     batch = [_dict(b) for b in _list(row.get("batch"))]
     backward = {_text(_dict(b).get("example_id")): _dict(b) for b in _list(row.get("backward"))}
+    edges = s.edges
     parts: list[Content] = [
         title,
-        el("h4", "Proposals"),
-        proposals or el("p", "No proposal in this step.", class_="muted"),
+        [el("h4", "Sampled graphs (edge step)"), _sampled_graphs(edges)] if edges else None,
+        None
+        if s.kind == "edges"
+        else [
+            el("h4", "Proposals"),
+            proposals or el("p", "No proposal in this step.", class_="muted"),
+        ],
         el(
             "details",
             el("summary", f"Gradients by parameter ({len(gradients)})"),
@@ -1274,6 +1646,10 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
+def _prob(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 def _num_text(value: float | None) -> str:
     return "—" if value is None else f"{value:g}"
 
@@ -1413,6 +1789,11 @@ del { background: #ffcecb; color: #82071e; text-decoration: line-through;
 .key.same { border: 1.5px solid #8c959f; }
 .key.test { background: var(--test); border-radius: 2px; }
 .scroll { overflow-x: auto; }
+.curve .threshold { stroke: #8c959f; stroke-width: 1.5; stroke-dasharray: 6 4; }
+.curve .edge-line { fill: none; stroke-width: 2.2; }
+.key.swatch { border-radius: 2px; }
+.edges-legend code { font-size: 12px; }
+.steps-table td.changed code { white-space: nowrap; display: inline-block; margin: 1px 0; }
 .steps-table td { font-size: 13px; }
 .steps-table tr.accepted td:first-child { box-shadow: inset 4px 0 var(--ok); }
 .steps-table tr.rejected td:first-child { box-shadow: inset 4px 0 var(--bad); }
