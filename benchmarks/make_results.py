@@ -303,9 +303,121 @@ def selection_table() -> list[str]:
     return [*out, ""]
 
 
+def swarm_section(results: list[dict[str, Any]]) -> list[str]:
+    runs = [r for r in results if "seed" in r]
+    probes = [r for r in results if "agents" in r]
+    if not runs:
+        return []
+    cfg = runs[0]["config"]
+    out = [
+        "## 4. Edge optimization: the adversarial-agents demonstration",
+        "",
+        f"Command: `python benchmarks/swarm/run.py --config configs/swarm-adversarial.toml "
+        f"--seeds {','.join(str(r['seed']) for r in runs)}`. Task `{cfg['data']['test']}`; "
+        f"{cfg['data'].get('train_size')} train / {cfg['data'].get('gate_size')} gate / "
+        f"{cfg['data'].get('test_size')} test examples; {cfg['steps']} edge steps of "
+        f"{cfg['edges']['samples']} sampled graphs on {cfg['edges']['batch_size']} examples each "
+        f"(REINFORCE with a moving-average baseline, Adam lr {cfg['edges']['lr']}); the final "
+        f"graph keeps the edges with p ≥ {cfg['edges']['threshold']}. Forward model "
+        f"`{cfg['models']['forward']['model']}`.",
+        "",
+    ]
+    if probes:
+        probe = probes[0]
+        out += [
+            f"Each agent alone on the {probe['test_size']} test examples, and all agents voting "
+            f"(`{Path(probe.get('_file', 'agents.json')).name}`):",
+            "",
+            "| channel | test accuracy % |",
+            "|---|---|",
+            *(f"| {name} | {pct(row['accuracy'])} |" for name, row in probe["agents"].items()),
+            f"| all five edges kept (the initial graph) | {pct(probe['all_edges_accuracy'])} |",
+            "",
+        ]
+    names = list(runs[0]["edges"]["probabilities"])
+    out += [
+        "| seed | test accuracy % before → after | "
+        + " | ".join(f"p({n.split('->')[0]})" for n in names)
+        + " | kept edges |",
+        "|---|---|" + "---|" * len(names) + "---|",
+    ]
+    for r in sorted(runs, key=lambda r: r["seed"]):
+        probs = r["edges"]["probabilities"]
+        out.append(
+            f"| {r['seed']} | {pct(r['initial_test'])} → {pct(r['final_test'])} | "
+            + " | ".join(f"{probs[n]:.2f}" for n in names)
+            + f" | {', '.join(k.split('->')[0] for k in r['edges']['kept']) or 'none'} |"
+        )
+    before = mean([r["initial_test"] for r in runs])
+    after = mean([r["final_test"] for r in runs])
+    out += [
+        "",
+        f"Mean over seeds: {pct(before)} % → {pct(after)} %. Edge probabilities start at p0 "
+        "and move every step; the per-step values are in each results file "
+        "(`probabilities_by_step`) and drawn in each run's `report.html`.",
+        "",
+        "![edge probabilities](swarm_edges.svg)",
+        "",
+    ]
+    return out
+
+
+def edges_svg(runs: list[dict[str, Any]]) -> str:
+    """Edge probability against step, one line per edge and seed."""
+    w, h, left, right, top, bottom = 760, 360, 60, 200, 36, 44
+    pw, ph = w - left - right, h - top - bottom
+    names = list(runs[0]["edges"]["probabilities"])
+    color = {n: COLORS[i % len(COLORS)] for i, n in enumerate(names)}
+    steps = max(len(r["probabilities_by_step"]) for r in runs)
+    p0 = {n: 0.5 for n in names}
+
+    def sx(i: float) -> float:
+        return left + pw * i / max(steps, 1)
+
+    def sy(y: float) -> float:
+        return top + ph * (1 - y)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+        f'<text x="{left}" y="20" font-size="14">edge probability per step (all seeds)</text>',
+        f'<line x1="{left}" y1="{sy(0.5):.1f}" x2="{left + pw}" y2="{sy(0.5):.1f}" '
+        'stroke="#999" stroke-dasharray="4 3"/>',
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="black"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="black"/>',
+    ]
+    for i in range(6):
+        parts.append(
+            f'<text x="{left - 6}" y="{sy(i / 5) + 4:.1f}" text-anchor="end">{i / 5:.1f}</text>'
+        )
+    parts.append(f'<text x="{left + pw / 2}" y="{h - 8}" text-anchor="middle">step</text>')
+    for r in runs:
+        series = [p0, *r["probabilities_by_step"]]
+        for n in names:
+            pts = " ".join(f"{sx(i):.1f},{sy(s[n]):.1f}" for i, s in enumerate(series))
+            parts.append(
+                f'<polyline points="{pts}" fill="none" stroke="{color[n]}" stroke-width="1.5" '
+                'stroke-opacity="0.8"/>'
+            )
+    for i, n in enumerate(names):
+        y = top + 10 + 18 * i
+        parts.append(
+            f'<line x1="{w - right + 12}" y1="{y}" x2="{w - right + 28}" y2="{y}" '
+            f'stroke="{color[n]}" stroke-width="2"/>'
+            f'<text x="{w - right + 34}" y="{y + 4}">{html.escape(n)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
 def main() -> int:
     paper = load(HERE / "paper" / "results")
     peers = load(HERE / "peers" / "results")
+    swarm = load(HERE / "swarm" / "results")
+    swarm_runs = [r for r in swarm if "seed" in r]
+    if swarm_runs:
+        (HERE / "swarm_edges.svg").write_text(edges_svg(swarm_runs))
     tasks = sorted({r["task"] for r in paper})
     for task in tasks:
         pts = plot_points([r for r in paper if r["task"] == task], [p for p in peers if p.get("task") == task])
@@ -315,6 +427,7 @@ def main() -> int:
     sections = {
         "<!-- PAPER -->": "\n".join(paper_tables(paper)),
         "<!-- SELECTION -->": "\n".join(selection_table()),
+        "<!-- SWARM -->": "\n".join(swarm_section(swarm)),
         "<!-- PEERS -->": "\n".join(peers_tables(peers)),
         "<!-- PLOTS -->": "\n".join(
             f"![{t}](accuracy_vs_tokens_{t.replace(':', '-')}.svg)" for t in tasks

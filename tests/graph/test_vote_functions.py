@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from semgrad.graph.functions import BUILTINS, majority_choice, majority_vote, no_answer
+from semgrad.graph.functions import (
+    BUILTINS,
+    majority_answer,
+    majority_choice,
+    majority_vote,
+    no_answer,
+)
 
 
 @pytest.mark.parametrize(
@@ -39,3 +45,20 @@ def test_ties_go_to_the_input_listed_first_and_abstentions_are_ignored() -> None
 def test_no_answer_is_empty_whatever_it_is_given() -> None:
     assert no_answer({"question": "anything"}) == ""
     assert BUILTINS["no_answer"] is no_answer and BUILTINS["majority_choice"] is majority_choice
+
+
+def test_majority_answer_votes_on_the_marked_answer_of_any_type() -> None:
+    votes = {
+        "a": "Answer: Yes",
+        "b": "Thinking... The answer is yes.",
+        "c": "Answer: No",
+        "d": "no marker here",
+    }
+    assert majority_answer(votes) == "Answer: Yes"
+    assert majority_answer({"a": "Answer: False", "b": "answer: True\nmore", "c": "Answer: True"}) == (
+        "Answer: True"
+    )
+    assert majority_answer({"a": "Answer: 12", "b": "Answer: 7"}) == "Answer: 12"  # tie: first
+    assert majority_answer({"a": "nothing", "b": ""}) == ""
+    assert majority_answer({"a": "Answer: Answer: False"}) == "Answer: False"
+    assert "majority_answer" in BUILTINS

@@ -96,6 +96,39 @@ def majority_choice(inputs: Mapping[str, str]) -> str:
     return "(" + next(c for c in choices if counts[c] == best) + ")"
 
 
+_ANSWER_LINE = re.compile(r"\b(?i:answer)\b\s*(?:(?i:is)\b\s*:?|:)\s*([^\n]*)")
+
+
+def _answer_in(text: str) -> str | None:
+    """The answer a reply gave: what follows its last ``Answer:`` (or ``answer is``) on that
+    line, without surrounding spaces, quotes or a final full stop; None when there is none."""
+    found = _ANSWER_LINE.findall(text)
+    if not found:
+        return None
+    answer = str(found[-1])
+    while (again := _ANSWER_LINE.match(answer.strip())) is not None:  # "Answer: Answer: x"
+        answer = again.group(1)
+    answer = answer.strip().strip("\"'*`").rstrip(".").strip()
+    return answer or None
+
+
+def majority_answer(inputs: Mapping[str, str]) -> str:
+    """The answer given by most inputs, as ``Answer: <answer>``; ties go to the input listed
+    first.
+
+    For any answer type (Yes/No, True/False, a number, an option): each input's answer is
+    read after its last ``Answer:`` marker and compared without regard to case, so
+    ``Answer: yes`` and ``The answer is Yes.`` vote together. Inputs without a marked
+    answer abstain; when all abstain the answer is empty.
+    """
+    answers = [a for text in inputs.values() if (a := _answer_in(text)) is not None]
+    if not answers:
+        return ""
+    counts = Counter(a.casefold() for a in answers)
+    best = max(counts.values())
+    return "Answer: " + next(a for a in answers if counts[a.casefold()] == best)
+
+
 def no_answer(inputs: Mapping[str, str]) -> str:
     """Always the empty answer: the decision of a composite graph to which no agent is
     connected (a metric scores it as a failure; nothing is raised)."""
@@ -109,6 +142,7 @@ BUILTINS: dict[str, NodeFunction] = {
     "last_choice": last_choice,
     "majority_vote": majority_vote,
     "majority_choice": majority_choice,
+    "majority_answer": majority_answer,
     "no_answer": no_answer,
 }
 

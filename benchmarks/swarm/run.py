@@ -1,0 +1,147 @@
+"""GPTSwarm's adversarial-agents demonstration on the embedded models, over several seeds.
+
+    python benchmarks/swarm/run.py                       # configs/swarm-adversarial.toml, seeds 0,1,2
+
+For each seed it runs (or resumes) `semgrad optimize` on the config with that seed into
+``benchmarks/swarm/runs/`` and writes ``benchmarks/swarm/results/<name>__seed<k>.json``:
+initial and final held-out accuracy, the edge probabilities after every step, the kept
+edges, and the spend. It also scores every agent alone on the test split
+(``<name>__agents.json``), which says which channels are worth keeping. The splits are the
+config's (fixed split seed), the same for every seed; the seed changes the sampled graphs.
+The agents' prompts do not depend on the edges, so each (agent, example) pair is one model
+call for all seeds: after the first seed the runs are answered from the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from semgrad.evaluation.evaluator import aevaluate
+from semgrad.optim.config import RunConfig, load_config
+from semgrad.optim.runfiles import atomic_write_json
+from semgrad.optim.swarm_trainer import SwarmTrainer
+from semgrad.optim.trainer import make_trainer
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+def seeded(config: RunConfig, seed: int) -> RunConfig:
+    data = config.data.model_copy(
+        update={"split_seed": config.seed if config.data.split_seed is None else config.data.split_seed}
+    )
+    return config.model_copy(update={"seed": seed, "name": f"{config.name}-seed{seed}", "data": data})
+
+
+def _history(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "history.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
+    def progress(kind: str, data: dict[str, Any]) -> None:
+        if kind == "initial_done":
+            print(f"    initial gate {data['gate']:.3f} test {data['test']:.3f}", flush=True)
+        elif kind == "step_done" and data.get("kind") == "edges":
+            probs = " ".join(f"{k.split('->')[0]}={v:.2f}" for k, v in data["edge_probabilities"].items())
+            print(f"    step {data['step']}: {probs}", flush=True)
+
+    trainer = make_trainer(config, run_dir, progress=progress)
+    try:
+        t0 = time.perf_counter()
+        result = await trainer.run(resume=(run_dir / "checkpoint.json").exists())
+        wall = time.perf_counter() - t0
+    finally:
+        await trainer.aclose()
+    if result.status != "finished":
+        raise SystemExit(f"{run_dir.name} stopped: {result.message}")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    steps = _history(run_dir)
+    return {
+        "seed": config.seed,
+        "config": config.model_dump(exclude={"base_dir"}),
+        "initial_test": result.initial_test,
+        "final_test": result.final_test,
+        "initial_gate": result.initial_gate,
+        "final_gate": result.best_gate,
+        "edges": summary["edges"],
+        "probabilities_by_step": [s["edge_probabilities"] for s in steps],
+        "mean_sampled_utility_by_step": [
+            s["edges"]["mean_utility"] if isinstance(s.get("edges"), dict) and "mean_utility" in s["edges"] else None
+            for s in steps
+        ],
+        "spend": result.spend,
+        "wall_s": round(wall, 1),
+        "run_dir": str(run_dir.relative_to(ROOT)),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+async def score_agents(config: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """Each agent alone (only its edge to the decision kept) on the test split."""
+    trainer = make_trainer(config, run_dir)
+    assert isinstance(trainer, SwarmTrainer)
+    try:
+        swarm = trainer.swarm
+        ctx = trainer.ctx.with_phase("evaluation")
+        out: dict[str, Any] = {}
+        for edge in swarm.edges:
+            graph = swarm.realise({e.name: e is edge for e in swarm.edges})
+            res = await aevaluate(graph, trainer.splits.test, trainer.splits.metric, ctx)
+            scores = [r.score.value for r in res.results]
+            out[edge.name] = {"accuracy": sum(scores) / len(scores), "scores": scores}
+        every = await aevaluate(
+            swarm.realise({e.name: True for e in swarm.edges}),
+            trainer.splits.test,
+            trainer.splits.metric,
+            ctx,
+        )
+        all_scores = [r.score.value for r in every.results]
+    finally:
+        await trainer.aclose()
+    return {
+        "test_size": len(all_scores),
+        "agents": out,
+        "all_edges_accuracy": sum(all_scores) / len(all_scores),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--config", default=str(ROOT / "configs" / "swarm-adversarial.toml"))
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--out", default=str(HERE / "results"))
+    args = p.parse_args(argv)
+    base = load_config(args.config)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
+        config = seeded(base, seed)
+        path = out / f"{base.name}__seed{seed}.json"
+        if path.exists():
+            print(f"= {path.name} (done)", flush=True)
+            continue
+        print(f"> {base.name} seed {seed} {time.strftime('%H:%M:%S')}", flush=True)
+        record = asyncio.run(run_seed(config, HERE / "runs" / config.name))
+        atomic_write_json(path, record)
+        kept = ", ".join(record["edges"]["kept"]) or "none"
+        print(
+            f"  test {record['initial_test']:.3f} -> {record['final_test']:.3f}; kept {kept}",
+            flush=True,
+        )
+    agents = out / f"{base.name}__agents.json"
+    if not agents.exists():
+        config = seeded(base, 0)
+        atomic_write_json(agents, asyncio.run(score_agents(config, HERE / "runs" / "agents-probe")))
+    print(json.dumps({k: round(v["accuracy"], 3) for k, v in json.loads(agents.read_text())["agents"].items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
