@@ -157,9 +157,9 @@ def test_the_bundled_example_and_a_toy_spec_load(tmp_path: Path) -> None:
     assert list(swarm.agents) == [
         "truthful_1",
         "truthful_2",
-        "truthful_3",
         "adversary_1",
         "adversary_2",
+        "adversary_3",
     ]
     assert [e.name for e in swarm.edges] == [f"{a}->decision" for a in swarm.agents]
     assert all(e.p0 == 0.5 for e in swarm.edges)
@@ -169,6 +169,7 @@ def test_the_bundled_example_and_a_toy_spec_load(tmp_path: Path) -> None:
         if node.kind == "llm":
             assert node.max_tokens <= 24
     texts = swarm.state_dict()
-    assert all("Answer: (X)" in t for t in texts.values())
-    assert sum("wrong" in t.lower() or "incorrect" in t.lower() for t in texts.values()) == 2
+    assert all("'Answer: <answer>'" in t for t in texts.values())
+    adversarial = ("wrong", "incorrect", "opposite")
+    assert sum(any(w in t.lower() for w in adversarial) for t in texts.values()) == 3
     assert isinstance(load_spec(toy_spec(tmp_path / "toy.json")), Swarm)

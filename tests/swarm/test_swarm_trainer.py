@@ -324,14 +324,14 @@ def test_the_demonstration_config_loads_and_runs_on_fakes(
     )
 
     def reply(request: Request) -> str:
-        return "Answer: (B)" if "adversary" not in request.node else "Answer: (A)"
+        return "Answer: True" if "adversary" not in request.node else "Answer: False"
 
     fake = ScriptedLLM(reply)
     trainer = make_trainer(
         short, tmp_path / "run", llms={"forward": fake, "backward": fake, "optimizer": fake}
     )
     assert isinstance(trainer, SwarmTrainer)
-    assert len(trainer.splits.train) == 16 and len(trainer.splits.test) == 30
+    assert len(trainer.splits.train) == 12 and len(trainer.splits.test) == 20
     assert trainer.graph.nodes["decision"].inputs == tuple(f"{a}/answer" for a in swarm.agents)
     result = fit(
         short, tmp_path / "run2", llms={"forward": fake, "backward": fake, "optimizer": fake}
