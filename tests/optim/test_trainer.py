@@ -318,3 +318,36 @@ def test_split_seed_fixes_the_splits_across_run_seeds(data_dir: Path) -> None:
     assert config_from_dict(
         {"graph": {"hints": 1}, "data": {"train": "a", "test": "b", "split_seed": 3}}
     ).data.split_seed == 3
+
+
+def test_a_proposal_that_pastes_a_training_question_is_a_failed_proposal(tmp_path: Path) -> None:
+    story = "the farmer counted seven cows two goats and one very old horse in the barn"
+    base = splits()
+    long = Splits(
+        train=tuple(
+            Example(e.id, {"question": f"{e.inputs['question']}. {story}"}, e.target)
+            for e in base.train
+        ),
+        gate=base.gate,
+        test=base.test,
+        metric=base.metric,
+    )
+    m = models()
+    m["optimizer"] = ScriptedLLM(
+        lambda r: f"<improved>Reply in UPPERCASE. Example: {story}, so ten.</improved>"
+    )
+    fit(config(steps=1), tmp_path / "run", llms=m, splits=long)  # type: ignore[arg-type]
+    step = RunFiles(tmp_path / "run").read_history()[0]
+    assert step["changed"] == []
+    assert all("copies a training example's input" in p["error"] for p in step["proposals"])
+
+
+def test_the_copy_guard_allows_a_few_words_of_a_question() -> None:
+    from semgrad.optim.optimizer import _copies_an_input
+    from semgrad.prompts import OptimizerExample
+
+    ex = [OptimizerExample({"question": "How many apples are left if Ann eats two of five?"}, "", [])]
+    assert not _copies_an_input("Work out how many apples are left, step by step.", ex)
+    assert _copies_an_input(
+        "Like: how many apples are left if Ann eats two of five? Three.", ex
+    )

@@ -45,6 +45,21 @@ def parse_improved(reply: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _copied(words: list[str], source: str, n: int) -> list[bool]:
+    """Which of `words` sit in a run of `n` words that also occurs in `source`."""
+    source_words = _words(source)
+    source_grams = {tuple(source_words[i : i + n]) for i in range(len(source_words) - n + 1)}
+    covered = [False] * len(words)
+    for i in range(len(words) - n + 1):
+        if tuple(words[i : i + n]) in source_grams:
+            covered[i : i + n] = [True] * n
+    return covered
+
+
 def _echoes(text: str, source: str, n: int = 6, share: float = 0.5) -> bool:
     """True when most of `text` (at least `share` of its words) sits in runs of `n` words
     copied from `source`, case and punctuation aside.
@@ -53,16 +68,23 @@ def _echoes(text: str, source: str, n: int = 6, share: float = 0.5) -> bool:
     and add specific guidance…"); such a reply is a failed proposal, not an instruction.
     A good proposal that borrows one phrase of the request is kept.
     """
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    source_words = re.findall(r"[a-z0-9]+", source.lower())
+    words = _words(text)
     if len(words) < n:
         return False
-    source_grams = {tuple(source_words[i : i + n]) for i in range(len(source_words) - n + 1)}
-    covered = [False] * len(words)
-    for i in range(len(words) - n + 1):
-        if tuple(words[i : i + n]) in source_grams:
-            covered[i : i + n] = [True] * n
-    return sum(covered) >= share * len(words)
+    return sum(_copied(words, source, n)) >= share * len(words)
+
+
+def _copies_an_input(text: str, examples: Sequence[OptimizerExample], n: int = 10) -> bool:
+    """True when `text` contains a run of `n` words of a training example's inputs.
+
+    Small optimizer models paste the batch's questions, often with a worked "solution",
+    into the instruction. That is overfitting to two examples (and usually a wrong
+    solution), not a better instruction: such a proposal fails, and the step retries.
+    """
+    words = _words(text)
+    return any(
+        any(_copied(words, value, n)) for ex in examples for value in ex.inputs.values()
+    )
 
 
 @dataclass(frozen=True)
@@ -232,6 +254,8 @@ class Optimizer:
         task = prompt[-1].content.rsplit("\n\n", 1)[-1]  # what the optimizer was asked to do
         if new is not None and _echoes(new, task):
             new, error = None, "the proposal repeats the optimizer's own instructions"
+        elif new is not None and _copies_an_input(new, examples):
+            new, error = None, "the proposal copies a training example's input"
         return Proposal(name, param.value, new, prompt, response.text, error, response.cached)
 
     def apply(self, proposals: Sequence[Proposal], *, step: int | None = None) -> list[str]:
