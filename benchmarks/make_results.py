@@ -187,27 +187,55 @@ def efficiency_table(methods: dict[str, dict[int, dict[str, Any]]]) -> list[str]
 # --- the peers ---------------------------------------------------------------------------
 
 
-def peers_tables(results: list[dict[str, Any]]) -> list[str]:
+def peer_tokens(r: dict[str, Any], phase: str = "optimize") -> int:
+    calls = r.get("calls", {}).get(phase, {})
+    return int(calls.get("prompt_tokens", 0)) + int(calls.get("completion_tokens", 0))
+
+
+def peers_tables(results: list[dict[str, Any]], paper: list[dict[str, Any]]) -> list[str]:
     if not results:
         return ["_No results yet: run `python benchmarks/peers/run.py`._", ""]
     out = [
-        "| task | method | library | seed | status | test accuracy % | optimization calls | "
-        "optimization tokens | test calls | wall (s) | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Command: `python benchmarks/peers/run.py --task TASK --train 10 --val 10 --test 20 "
+        "--budget N --methods ... --seeds 0` (files under `benchmarks/peers/results/<task>/"
+        "<sizes>/<method>-s<seed>.json`). Every test prediction is scored by semgrad's metric; "
+        "Δ is paired by test item against the initial 3-node graph's scores from the paper "
+        "benchmark (same items, same models).",
+        "",
+        "| task | method | library | seed | status | test accuracy % | Δ vs initial [95% CI] | "
+        "optimization calls (budget) | optimization tokens | test calls | wall (s) | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    initial: dict[str, dict[str, float]] = {}
+    for r in paper:
+        initial.setdefault(r["task"], dict(zip(r["test_ids"], r["initial_scores"], strict=True)))
     for r in sorted(results, key=lambda r: (r.get("task", ""), r.get("method", ""), r.get("seed", 0))):
-        acc = r.get("test_accuracy")
-        opt = r.get("optimize", {})
         test = r.get("test", {})
-        note = (r.get("error") or "").replace("|", "\\|").replace("\n", " ")
+        acc = test.get("accuracy") if r.get("status") == "ok" else None
+        opt = r.get("calls", {}).get("optimize", {})
+        note = (r.get("error") or "; ".join(r.get("notes", []))).replace("|", "\\|")
+        note = note.replace("\n", " ")
         if len(note) > 160:
             note = note[:157] + "..."
+        lib = r.get("library", {})
+        versions = lib.get("versions", {})
+        version = versions.get(lib.get("name", "")) or next(
+            (v for k, v in versions.items() if k not in ("python", "openai")), ""
+        )
+        delta = "—"
+        base = initial.get(r.get("task", ""))
+        if acc is not None and base:
+            pairs = [(e["score"], base[e["id"]]) for e in test.get("examples", []) if e["id"] in base]
+            if pairs:
+                dp, dlo, dhi = bootstrap_mean([[a - b for a, b in pairs]])
+                delta = f"{ci(dp, dlo, dhi, signed=True)} {verdict(dlo, dhi)}"
+        wall = r.get("wall_seconds", {}).get("adapter_total", "—")
         out.append(
-            f"| {r.get('task', '')} | {r.get('method', '')} | {r.get('library', '')} | "
-            f"{r.get('seed', '')} | {r.get('status', '')} | "
-            f"{'—' if acc is None else pct(acc)} | {opt.get('calls', '—')} | "
-            f"{opt.get('tokens', '—')} | {test.get('calls', '—')} | "
-            f"{r.get('wall_s', '—')} | {note} |"
+            f"| {r.get('task', '')} | {r.get('method', '')} ({r.get('optimizer', '')}) | "
+            f"{lib.get('name', '')} {version} | {r.get('seed', '')} | {r.get('status', '')} | "
+            f"{'—' if acc is None else pct(acc)} | {delta} | {opt.get('calls', '—')} "
+            f"({r.get('budget', {}).get('optimize_calls', '—')}) | {peer_tokens(r):,} | "
+            f"{r.get('calls', {}).get('test', {}).get('calls', '—')} | {wall} | {note} |"
         )
     out.append("")
     return out
@@ -279,8 +307,8 @@ def plot_points(paper: Iterable[dict[str, Any]], peers: Iterable[dict[str, Any]]
     for r in paper:
         pts.append((f"semgrad {r['method']}", r["optimization_cost"]["tokens"], r["final_test"]))
     for r in peers:
-        if r.get("test_accuracy") is not None:
-            pts.append((str(r["method"]), float(r.get("optimize", {}).get("tokens", 0)), r["test_accuracy"]))
+        if r.get("status") == "ok":
+            pts.append((str(r["method"]), float(peer_tokens(r)), r["test"]["accuracy"]))
     return pts
 
 
@@ -411,16 +439,24 @@ def edges_svg(runs: list[dict[str, Any]]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def main() -> int:
+def main(include_tiny: bool = False) -> int:
     paper = load(HERE / "paper" / "results")
-    peers = load(HERE / "peers" / "results")
+    peers = [
+        json.loads(p.read_text())
+        for p in sorted((HERE / "peers" / "results").rglob("*.json"))
+        if "fake" not in p.parts[-3] and "-budget" in p.parent.name
+    ]
+    if not include_tiny:
+        peers = [r for r in peers if r.get("sizes", {}).get("test", 0) >= 10]
     swarm = load(HERE / "swarm" / "results")
     swarm_runs = [r for r in swarm if "seed" in r]
     if swarm_runs:
         (HERE / "swarm_edges.svg").write_text(edges_svg(swarm_runs))
     tasks = sorted({r["task"] for r in paper})
     for task in tasks:
-        pts = plot_points([r for r in paper if r["task"] == task], [p for p in peers if p.get("task") == task])
+        pts = plot_points(
+            [r for r in paper if r["task"] == task], [p for p in peers if p.get("task") == task]
+        )
         name = f"accuracy_vs_tokens_{task.replace(':', '-')}.svg"
         (HERE / name).write_text(plot_svg(pts, f"{task}: test accuracy vs optimization tokens"))
     text = (HERE / "RESULTS.template.md").read_text()
@@ -428,7 +464,7 @@ def main() -> int:
         "<!-- PAPER -->": "\n".join(paper_tables(paper)),
         "<!-- SELECTION -->": "\n".join(selection_table()),
         "<!-- SWARM -->": "\n".join(swarm_section(swarm)),
-        "<!-- PEERS -->": "\n".join(peers_tables(peers)),
+        "<!-- PEERS -->": "\n".join(peers_tables(peers, paper)),
         "<!-- PLOTS -->": "\n".join(
             f"![{t}](accuracy_vs_tokens_{t.replace(':', '-')}.svg)" for t in tasks
         ),
