@@ -325,7 +325,10 @@ class Trainer:
             results = await self._evaluate(gate, what="gate")
             total = sum(r.score.value for r in results)
             return {"score": total / n, "evaluated": n, "of": n, "early_stopped": False}
-        chunk = max(self.config.models.concurrency, 4)
+        # Chunks of just enough examples to keep `concurrency` model calls in flight: a
+        # smaller chunk decides sooner, a larger one would not run faster.
+        llm_nodes = sum(1 for node in self.graph.nodes.values() if node.kind == "llm") or 1
+        chunk = max(2, -(-self.config.models.concurrency // llm_nodes))
         total = 0.0
         done = 0
         tokens = 0
