@@ -259,6 +259,18 @@ def predict_all(
         return list(pool.map(one, items))
 
 
+def score_items(
+    task: TaskFile, items: Sequence[Item], predict: Callable[[Item], str]
+) -> tuple[float, list[Prediction]]:
+    """Predict `items` and score them with the task's metric (through the proxy): the
+    accuracy and the predictions. A refusal for budget ends the evaluation."""
+    predictions = predict_all(items, predict, threads=task.concurrency)
+    if any(BUDGET_MARKER in p.error for p in predictions):
+        raise BudgetExhausted("the budget ran out during an evaluation")
+    scores = [task.proxy.score(p.id, p.text).value if not p.error else 0.0 for p in predictions]
+    return (sum(scores) / len(scores) if scores else 0.0), predictions
+
+
 class Clock:
     def __init__(self) -> None:
         self.started = time.monotonic()

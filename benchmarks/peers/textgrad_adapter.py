@@ -29,17 +29,16 @@ from typing import Any
 
 import textgrad as tg
 from common import (
-    BUDGET_MARKER,
     NODES,
     AdapterResult,
     BudgetExhausted,
     Clock,
     Item,
-    Prediction,
     TaskFile,
     adapter_main,
     is_budget_error,
     predict_all,
+    score_items,
 )
 from openai import OpenAI
 from textgrad.autograd import FormattedLLMCall, StringBasedFunction
@@ -135,17 +134,6 @@ class HintGraph:
         )
 
 
-def _evaluate(
-    task: TaskFile, graph: HintGraph, items: list[Item]
-) -> tuple[float, list[Prediction]]:
-    predictions = predict_all(items, lambda item: graph(item).value, threads=task.concurrency)
-    if any(BUDGET_MARKER in p.error for p in predictions):
-        raise BudgetExhausted("the budget ran out during an evaluation")
-    proxy = task.proxy
-    scores = [proxy.score(p.id, p.text).value if not p.error else 0.0 for p in predictions]
-    return (sum(scores) / len(scores) if scores else 0.0), predictions
-
-
 def run(task: TaskFile, result: AdapterResult) -> None:
     options = task.options
     batch_size = int(options.get("batch_size", 3))
@@ -175,7 +163,7 @@ def run(task: TaskFile, result: AdapterResult) -> None:
     clock = Clock()
     best: dict[str, str] = {node: params[node].value for node in NODES}
     try:
-        best_val, _ = _evaluate(task, graph, val)
+        best_val, _ = score_items(task, val, lambda item: graph(item).value)
     except BudgetExhausted:
         result.budget_exhausted = True
         best_val = float("nan")
@@ -220,7 +208,7 @@ def run(task: TaskFile, result: AdapterResult) -> None:
                 record["unchanged"] = True
                 result.history.append(record)
                 continue
-            val_score, _ = _evaluate(task, graph, val)
+            val_score, _ = score_items(task, val, lambda item: graph(item).value)
         except Exception as exc:
             if not (isinstance(exc, BudgetExhausted) or is_budget_error(exc)):
                 raise

@@ -22,21 +22,21 @@ from __future__ import annotations
 
 import random
 import warnings
+from functools import partial
 from typing import Any
 
 from common import (
-    BUDGET_MARKER,
     NODES,
     AdapterResult,
     BudgetExhausted,
     Clock,
     Item,
-    Prediction,
     TaskFile,
     adapter_main,
     is_budget_error,
     predict_all,
     render_prompt,
+    score_items,
 )
 from openai import OpenAI
 from opto import trace
@@ -147,19 +147,6 @@ def traced_graph(forward: Forward) -> Any:
     return run, minibatch
 
 
-def _evaluate(
-    task: TaskFile, forward: Forward, instructions: dict[str, str], items: list[Item]
-) -> tuple[float, list[Prediction]]:
-    predictions = predict_all(
-        items, lambda item: forward.predict(instructions, item), threads=task.concurrency
-    )
-    if any(BUDGET_MARKER in p.error for p in predictions):
-        raise BudgetExhausted("the budget ran out during an evaluation")
-    proxy = task.proxy
-    scores = [proxy.score(p.id, p.text).value if not p.error else 0.0 for p in predictions]
-    return (sum(scores) / len(scores) if scores else 0.0), predictions
-
-
 def run(task: TaskFile, result: AdapterResult) -> None:
     options = task.options
     batch_size = int(options.get("batch_size", 3))
@@ -194,7 +181,7 @@ def run(task: TaskFile, result: AdapterResult) -> None:
     clock = Clock()
     best = values()
     try:
-        best_val, _ = _evaluate(task, forward, best, val)
+        best_val, _ = score_items(task, val, partial(forward.predict, best))
     except BudgetExhausted:
         result.budget_exhausted = True
         best_val = float("nan")
@@ -238,7 +225,7 @@ def run(task: TaskFile, result: AdapterResult) -> None:
                 record["unchanged"] = True
                 result.history.append(record)
                 continue
-            val_score, _ = _evaluate(task, forward, values(), val)
+            val_score, _ = score_items(task, val, partial(forward.predict, values()))
         except Exception as exc:
             if not (isinstance(exc, BudgetExhausted) or is_budget_error(exc)):
                 raise
