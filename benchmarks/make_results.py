@@ -354,7 +354,7 @@ def swarm_section(results: list[dict[str, Any]]) -> list[str]:
         probe = probes[0]
         out += [
             f"Each agent alone on the {probe['test_size']} test examples, and all agents voting "
-            f"(`{Path(probe.get('_file', 'agents.json')).name}`):",
+            "(`benchmarks/swarm/results/*__agents.json`):",
             "",
             "| channel | test accuracy % |",
             "|---|---|",
@@ -418,6 +418,10 @@ def edges_svg(runs: list[dict[str, Any]]) -> str:
     for i in range(6):
         parts.append(
             f'<text x="{left - 6}" y="{sy(i / 5) + 4:.1f}" text-anchor="end">{i / 5:.1f}</text>'
+        )
+    for i in range(0, steps + 1, max(1, steps // 5)):
+        parts.append(
+            f'<text x="{sx(i):.1f}" y="{top + ph + 16}" text-anchor="middle">{i}</text>'
         )
     parts.append(f'<text x="{left + pw / 2}" y="{h - 8}" text-anchor="middle">step</text>')
     for r in runs:
