@@ -156,7 +156,7 @@ def efficiency_table(methods: dict[str, dict[int, dict[str, Any]]]) -> list[str]
         "asks for) spent until the final graph was reached (initial gate scoring plus every "
         "step up to the last accepted one), against the whole optimization:",
         "",
-        "| method | requests to final | tokens to final | requests, all steps | tokens, all steps |",
+        "| method | requests to final | tokens to final | requests, whole optimization | tokens, whole optimization |",
         "|---|---|---|---|---|",
     ]
     for name in [m for m in PAPER_ORDER if m in methods]:

@@ -137,6 +137,17 @@ def _efficiency(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def _eval_cost(results: Any) -> dict[str, int]:
+    """Requests and tokens of one scoring pass, read from its traces (cached or not)."""
+    requests = sum(1 for r in results for n in r.trace.nodes.values() if n.prompt)
+    tokens = sum(r.trace.usage.total_tokens for r in results)
+    return {"requests": requests, "tokens": tokens}
+
+
+def _minus(a: dict[str, int], *bs: dict[str, int]) -> dict[str, int]:
+    return {k: a[k] - sum(b[k] for b in bs) for k in ("requests", "tokens")}
+
+
 async def run_cell(task: str, method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     config = make_config(task, method, seed, args)
     run_dir = HERE / "runs" / cell_name(task, method, seed)
@@ -169,10 +180,12 @@ async def run_cell(task: str, method: str, seed: int, args: argparse.Namespace) 
         ctx = trainer.ctx.with_phase("evaluation")
         initial = await aevaluate(load_initial_graph(config), test, metric, ctx)
         final = await aevaluate(trainer.graph, test, metric, ctx)
+        # The method's cost is everything but scoring the test split (before and after).
+        test_cost = [_eval_cost(initial.results), _eval_cost(final.results)]
     finally:
         await trainer.aclose()
     spend = result.spend
-    optimize_spend = {k: v for k, v in spend.items() if k != "evaluation"}
+    cost = _method_cost(spend)
     return {
         "task": task,
         "method": method,
@@ -192,8 +205,9 @@ async def run_cell(task: str, method: str, seed: int, args: argparse.Namespace) 
         "best_gate": result.best_gate,
         "final_state": trainer.graph.state_dict(),
         "spend": spend,
-        "cost": _method_cost(spend),
-        "optimization_cost": _method_cost(optimize_spend),
+        "cost": cost,
+        "test_cost": test_cost,
+        "optimization_cost": _minus(cost, *test_cost),
         "efficiency": _efficiency(run_dir),
         "wall_s": round(wall, 1),
         "run_dir": str(run_dir.relative_to(HERE.parent.parent)),
@@ -217,6 +231,25 @@ def _commit() -> str:
         return ""
 
 
+async def recost(path: Path, record: dict[str, Any], args: argparse.Namespace) -> None:
+    """Recompute a results file's test-scoring cost and optimization cost from the cache
+    (files written before the cost split; no model call when the cache has the run)."""
+    config = make_config(record["task"], record["method"], record["seed"], args)
+    trainer = Trainer(config, HERE / "runs" / "_recost")
+    try:
+        ctx = trainer.ctx.with_phase("evaluation")
+        test, metric = trainer.splits.test, trainer.splits.metric
+        initial = await aevaluate(load_initial_graph(config), test, metric, ctx)
+        final_graph = load_initial_graph(config)
+        final_graph.load_state_dict(record["final_state"])
+        final = await aevaluate(final_graph, test, metric, ctx)
+    finally:
+        await trainer.aclose()
+    record["test_cost"] = [_eval_cost(initial.results), _eval_cost(final.results)]
+    record["optimization_cost"] = _minus(record["cost"], *record["test_cost"])
+    atomic_write_json(path, record)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tasks", default="bbh:object_counting", help="comma-separated task specs")
@@ -234,7 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default=None, help="cache file (default: semgrad's)")
     p.add_argument("--data-dir", default=os.environ.get("SEMGRAD_DATA_DIR"))
     p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--recost", action="store_true", help="recompute costs of existing results")
     args = p.parse_args(argv)
+    if args.recost:
+        for path in sorted(Path(args.out).glob("*.json")):
+            asyncio.run(recost(path, json.loads(path.read_text()), args))
+            print(f"recosted {path.name}", flush=True)
+        return 0
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
