@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from semgrad.errors import (
     CycleError,
@@ -100,7 +100,39 @@ class FunctionNode:
 Node = LLMNode | FunctionNode
 
 
-class Graph:
+class SpecJSON:
+    """JSON text, file and deep-copy doors shared by graphs and swarms; a subclass gives
+    `to_dict`, `from_dict` (plain data) and `load` (a spec file)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        raise NotImplementedError
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> Self:
+        """Build from JSON text, or from a file when given a `Path`."""
+        from semgrad.graph.spec import parse_spec_json
+
+        if isinstance(text_or_path, Path):
+            return cls.load(text_or_path)
+        return cls.from_dict(parse_spec_json(text_or_path))
+
+    def copy(self) -> Self:
+        """A deep copy: its parameters (and edge logits) are its own."""
+        return copy.deepcopy(self)
+
+
+class Graph(SpecJSON):
     """A validated DAG of nodes with named inputs and one output node."""
 
     def __init__(
@@ -256,9 +288,6 @@ class Graph:
 
         return graph_to_dict(self)
 
-    def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
     @classmethod
     def from_dict(cls, data: Any) -> Graph:
         from semgrad.graph.spec import graph_from_dict
@@ -266,18 +295,10 @@ class Graph:
         return graph_from_dict(data)
 
     @classmethod
-    def from_json(cls, text_or_path: str | Path) -> Graph:
-        """Build a graph from JSON text, or from a file when given a `Path`."""
-        from semgrad.graph.spec import graph_from_dict, load_graph, parse_spec_json
+    def load(cls, path: Path) -> Graph:
+        from semgrad.graph.spec import load_graph
 
-        if isinstance(text_or_path, Path):
-            return load_graph(text_or_path)
-        data = parse_spec_json(text_or_path)
-        return graph_from_dict(data)
-
-    def copy(self) -> Graph:
-        """A deep copy: changing the copy's parameters leaves this graph alone."""
-        return copy.deepcopy(self)
+        return load_graph(path)
 
     def __repr__(self) -> str:
         return (

@@ -26,9 +26,7 @@ Invariants:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import json
 import random
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from semgrad.errors import DuplicateNameError, GraphError, UnknownReferenceError
-from semgrad.graph.core import FunctionNode, Graph, LLMNode, Node, Parameter
+from semgrad.graph.core import FunctionNode, Graph, LLMNode, Node, Parameter, SpecJSON
 from semgrad.swarm.edges import EdgeParameter, decision_log_prob
 
 __all__ = ["SEPARATOR", "SampledGraph", "Swarm"]
@@ -88,7 +86,7 @@ class SampledGraph:
         }
 
 
-class Swarm:
+class Swarm(SpecJSON):
     """Agents (named graphs), a decision node and an ordered list of potential edges.
 
     `decision.inputs` names the swarm inputs the decision always sees (often none: a vote
@@ -412,9 +410,6 @@ class Swarm:
 
         return swarm_to_dict(self)
 
-    def to_json(self, *, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
     @classmethod
     def from_dict(cls, data: Any) -> Swarm:
         from semgrad.swarm.spec import swarm_from_dict
@@ -422,19 +417,10 @@ class Swarm:
         return swarm_from_dict(data)
 
     @classmethod
-    def from_json(cls, text_or_path: str | Path) -> Swarm:
-        """Build a swarm from JSON text, or from a file when given a `Path`."""
-        from semgrad.graph.spec import parse_spec_json
-        from semgrad.swarm.spec import load_swarm, swarm_from_dict
+    def load(cls, path: Path) -> Swarm:
+        from semgrad.swarm.spec import load_swarm
 
-        if isinstance(text_or_path, Path):
-            return load_swarm(text_or_path)
-        data = parse_spec_json(text_or_path)
-        return swarm_from_dict(data)
-
-    def copy(self) -> Swarm:
-        """A deep copy: its parameters and logits are its own."""
-        return copy.deepcopy(self)
+        return load_swarm(path)
 
     def __repr__(self) -> str:
         return (
