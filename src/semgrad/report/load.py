@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from semgrad.errors import DataError
+from semgrad.errors import DataError, SemgradError
 from semgrad.llm.types import PHASES
 from semgrad.optim.runfiles import RunFiles
+from semgrad.swarm.spec import swarm_from_dict
 
 __all__ = [
     "BackwardCall",
@@ -694,9 +695,6 @@ def _swarm_edge(e: Mapping[str, Any], temperature: float) -> SwarmEdge:
 
 def _realised(swarm: Mapping[str, Any], threshold: float, temperature: float) -> dict[str, Any]:
     """The deterministic realisation of a swarm spec, or {} when it cannot be built."""
-    from semgrad.errors import SemgradError
-    from semgrad.swarm.spec import swarm_from_dict
-
     try:
         built = swarm_from_dict(dict(swarm))
         return built.realise_deterministic(threshold, temperature=temperature).to_dict()

@@ -18,6 +18,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from semgrad import __version__
 from semgrad.optim.runfiles import RunFiles, atomic_write_text
 from semgrad.report.load import RunData, load_run, read_run
 from semgrad.report.markup import Html, el
@@ -61,7 +62,7 @@ def render_html(data: RunData, *, expand: bool = False) -> str:
         cost_section(run),
         el(
             "footer",
-            f"semgrad {_version()} · {run.root} · self-contained: no scripts, no external files",
+            f"semgrad {__version__} · {run.root} · self-contained: no scripts, no external files",
         ),
     ]
     page = el(
@@ -86,9 +87,3 @@ def render_html(data: RunData, *, expand: bool = False) -> str:
 def stylesheet() -> str:
     """The page's CSS, shipped as package data (semgrad/report/style.css)."""
     return resources.files("semgrad.report").joinpath("style.css").read_text(encoding="utf-8")
-
-
-def _version() -> str:
-    from semgrad import __version__
-
-    return __version__
