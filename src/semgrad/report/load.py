@@ -41,7 +41,10 @@ __all__ = [
     "RunData",
     "RunDetails",
     "SampledGraph",
+    "Spend",
+    "SpendSource",
     "Step",
+    "SwarmEdge",
     "load_run",
     "read_run",
 ]
@@ -256,9 +259,6 @@ class EdgeStep:
     flipped: tuple[str, ...]
     gate: Gate | None
     gradient: tuple[tuple[str, float | None], ...]
-
-
-StepKind = Literal["nodes", "edges", "both"]
 
 
 @dataclass(frozen=True)
