@@ -117,11 +117,6 @@ def test_liar_tasks(data_dir: Path) -> None:
     assert len(load_task("liar:test", data_dir=data_dir)) == 1283
 
 
-def test_spec_is_case_and_space_insensitive(data_dir: Path) -> None:
-    assert load_task(" GSM8K:Test ", data_dir=data_dir).name == "gsm8k:test"
-    assert load_task("BBH:Navigate:VAL", data_dir=data_dir).name == "bbh:navigate:val"
-
-
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
@@ -141,11 +136,6 @@ def test_bad_specs_list_the_valid_forms(spec: str, problem: str) -> None:
     message = str(info.value)
     for form in list_tasks():
         assert form in message
-
-
-def test_unknown_bbh_task(data_dir: Path) -> None:
-    with pytest.raises(DataError, match=r"unknown BBH task 'navigat'.*navigate"):
-        load_task("bbh:navigat:test", data_dir=data_dir)
 
 
 def test_datasets_other_than_arith_need_a_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,30 @@ def test_eval_real_model_then_served_from_cache(tmp_path: Path) -> None:
     assert t_second < t_first
 
 
+def own_cache_config(config: Path, tmp_path: Path) -> Path:
+    """A copy of `config` whose response cache is a fresh file in `tmp_path`.
+
+    The shared cache ($SEMGRAD_HOME/cache.sqlite) would let a machine that ran the test
+    before pass it from stored replies without running the model. The models themselves
+    are still found under the models home. Paths in the copy are made absolute.
+    """
+    cfg = tomllib.loads(config.read_text(encoding="utf-8"))
+    assert "cache" not in cfg.get("models", {}), "the test sets its own cache"
+    text = config.read_text(encoding="utf-8")
+    graph = cfg["graph"]["path"]
+    text = text.replace(
+        f'path = "{graph}"', f"path = {json.dumps(str((config.parent / graph).resolve()))}", 1
+    )
+    cache = tmp_path / "cache.sqlite"
+    text = text.replace("[models]\n", f"[models]\ncache = {json.dumps(str(cache))}\n", 1)
+    copy = tmp_path / config.name
+    copy.write_text(text, encoding="utf-8")
+    parsed = tomllib.loads(text)
+    assert parsed["models"]["cache"] == str(cache), "the cache line was not written"
+    assert Path(parsed["graph"]["path"]).is_file()
+    return copy
+
+
 def test_optimize_learns_a_convention_only_feedback_teaches(tmp_path: Path) -> None:
     """Reviews must be labelled POS/NEG, which no instruction says: held-out accuracy must
     rise from at most 20 % by at least 30 points.
@@ -84,15 +109,17 @@ def test_optimize_learns_a_convention_only_feedback_teaches(tmp_path: Path) -> N
     the format, limits the top); the bar sits below the worst of those.
     """
     run_dir = tmp_path / "run"
-    result = semgrad("optimize", "configs/reviews.toml", "--out", str(run_dir))
+    config = own_cache_config(REPO / "configs" / "reviews.toml", tmp_path)
+    result = semgrad("optimize", str(config), "--out", str(run_dir))
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["initial_test"] <= 0.2, summary
     assert summary["final_test"] >= summary["initial_test"] + 0.3, summary
     history = [json.loads(x) for x in (run_dir / "history.jsonl").read_text().splitlines()]
     assert any(h["accepted"] for h in history)
-    assert (
-        sum(h["spend"]["backward"]["calls"] + h["spend"]["backward"]["cache_hits"] for h in history)
-        > 0
-    )
+    # The model really ran (a fresh cache): not replies served from an earlier run.
+    assert (tmp_path / "cache.sqlite").is_file()
+    for phase in ("forward", "backward", "optimizer"):
+        assert sum(h["spend"][phase]["calls"] for h in history) > 0, phase
+    assert summary["spend"]["forward"]["calls"] > 0
     assert (run_dir / "report.html").exists()

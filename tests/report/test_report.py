@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import json
 import re
+import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from semgrad.llm.types import Request
 from semgrad.optim.config import config_from_dict
 from semgrad.optim.trainer import Splits, fit
 from semgrad.report import RunData, load_run, render_html, render_report
-from semgrad.report.html import Html, el, esc, word_diff
+from semgrad.report.load import read_run
+from semgrad.report.markup import Html, el, esc, word_diff
 
 XSS = "<script>alert(1)</script>"
 
@@ -543,3 +546,98 @@ def test_the_report_of_a_real_training_run(tmp_path: Path) -> None:
     assert "accepted" in text and "no change" in text
     assert "hint_1" in text and "hint_2" in text
     assert "from summary.json" in text
+
+
+# -- typed run records: per-item gate scores, partial gates, truncated replies --------------
+
+
+def test_per_item_gate_scores_and_a_partial_gate_are_shown(tmp_path: Path) -> None:
+    full = step_record(0)
+    full["version"] = 1
+    full["gate"] = {
+        "score": 0.75,
+        "partial": False,
+        "partial_score": None,
+        "evaluated": 4,
+        "of": 4,
+        "early_stopped": False,
+        "scores": {"g/1": 1.0, "g/2": 1.0, "g/3": 1.0, f"g/{XSS}": 0.0},
+    }
+    early = step_record(1, accepted=False, candidate=None, incumbent=0.75)
+    early["version"] = 1
+    early["gate"] = {
+        "score": None,
+        "partial": True,
+        "partial_score": 0.25,
+        "evaluated": 2,
+        "of": 4,
+        "early_stopped": True,
+        "scores": {"g/1": 0.5, "g/2": 0.0},
+    }
+    page = render_report(write_run(tmp_path / "run", [full, early])).read_text(encoding="utf-8")
+    text = text_of(page)
+    assert "Gate scores by item (4)" in text and "Gate scores by item (2 of 4)" in text
+    assert "partial: the gate stopped early" in text
+    assert "g/&lt;script&gt;" in page and "<script" not in page.lower()
+    # the partial mean is shown as the candidate's score, marked partial, not as a gate score
+    assert "25.0% partial" in text
+    assert "candidate 25.0% on 2/4 (partial) vs 75.0%" in text
+
+
+def test_an_old_early_stopped_gate_reads_as_partial() -> None:
+    run = RunData(
+        root="r",
+        config=config(),
+        history=(
+            step_record(
+                0,
+                accepted=False,
+                candidate=0.25,
+                gate={"score": 0.25, "evaluated": 2, "of": 4, "early_stopped": True},
+            ),
+        ),
+    )
+    (step,) = read_run(run).steps
+    assert step.gate is not None and step.gate.partial and step.gate.score is None
+    assert step.candidate == 0.25 and step.gate.mean == 0.25
+
+
+def test_truncated_replies_are_counted_and_marked(tmp_path: Path) -> None:
+    record = step_record(0)
+    record["batch"][0]["finish_reasons"] = {"hint": "length", "clean": "stop", "final": "stop"}
+    record["proposals"][1]["finish_reason"] = "length"
+    record["backward"][0]["calls"][0]["finish_reason"] = "stop"
+    page = render_report(write_run(tmp_path / "run", [record])).read_text(encoding="utf-8")
+    text = text_of(page)
+    assert "truncated replies 2 cut at max_tokens" in text
+    assert "2 replies cut off at max_tokens" in text
+    assert text.count("cut off at max_tokens") == 3  # the step, the node output, the proposal
+    plain = render_report(finished_run(tmp_path / "plain")).read_text(encoding="utf-8")
+    assert "cut at max_tokens" not in text_of(plain)  # no finish reasons recorded: no count
+
+
+def test_the_stylesheet_is_package_data() -> None:
+    css = resources.files("semgrad.report").joinpath("style.css")
+    assert css.is_file()
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert "report/style.css" in pyproject["tool"]["setuptools"]["package-data"]["semgrad"]
+    page = render_html(RunData(root="r", config=config()))
+    assert css.read_text(encoding="utf-8") in page and ".badge.ok" in page
+
+
+def test_only_the_loading_module_reads_run_file_values() -> None:
+    """The sections and drawings get typed values: no defensive JSON helpers outside load."""
+    import semgrad.report.markup
+    import semgrad.report.page
+    import semgrad.report.sections
+    import semgrad.report.svg
+
+    for module in (
+        semgrad.report.markup,
+        semgrad.report.page,
+        semgrad.report.sections,
+        semgrad.report.svg,
+    ):
+        source = Path(str(module.__file__)).read_text(encoding="utf-8")
+        for helper in ("_num", "_dict", "_list", "_text", "_int", "json"):
+            assert not re.search(rf"(?<![\w.]){helper}\b", source), (module.__name__, helper)
