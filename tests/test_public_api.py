@@ -35,7 +35,11 @@ def test_public_names_are_exactly_all() -> None:
 
 def test_import_does_no_work() -> None:
     # No model loaded, no environment read, no file written at import: importing is cheap.
-    code = "import time; t=time.perf_counter(); import semgrad; print(time.perf_counter()-t)"
+    # Checked by what gets imported, not by a wall-clock bound (the machine may be busy).
+    code = (
+        "import sys, semgrad; "
+        "print(','.join(m for m in ('xllamacpp', 'sqlite3', 'datasets', 'opentelemetry') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert float(out.stdout) < 5.0
-    assert out.stderr == ""
+    assert out.stdout.strip() in ("", "sqlite3"), out.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -146,14 +145,13 @@ def test_a_failing_reply_function_is_a_500() -> None:
 
 
 def test_server_sustains_64_concurrent_requests() -> None:
-    # 192 requests at 50 ms each: 9.6 s one at a time, about 0.15 s at 64 in flight.
-    latency, count = 0.05, 192
+    # 192 requests at 200 ms each: the client must keep many of them in flight at once.
+    # Checked by the overlap the server saw, not by wall time (the machine may be busy).
+    latency, count = 0.2, 192
     with FakeOpenAIServer(latency=latency) as server:
         llm = build_llm(OpenAICompatible(server.base_url, "m"), max_concurrency=64)
         requests = [Request.chat(f"question {i}") for i in range(count)]
-        start = time.perf_counter()
         responses = _run(llm, *requests)
-        elapsed = time.perf_counter() - start
         assert [r.text for r in responses] == [f"question {i}" for i in range(count)]
         assert server.request_count == count
-    assert elapsed < count * latency / 8, f"{elapsed:.2f} s: the requests did not overlap"
+        assert server.max_in_flight >= 32, f"only {server.max_in_flight} requests overlapped"

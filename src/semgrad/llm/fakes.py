@@ -201,6 +201,8 @@ class FakeOpenAIServer:
         self._requests: list[dict[str, Any]] = []
         self._headers: list[dict[str, str]] = []
         self._connections: set[socket.socket] = set()
+        self._sleeping = 0
+        self._max_sleeping = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -279,6 +281,14 @@ class FakeOpenAIServer:
         with self._lock:
             return [dict(h) for h in self._headers]
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most completion requests that were waiting out `latency` at the same moment:
+        how far a client's requests overlapped (a measure that a busy machine cannot fake,
+        unlike a wall-clock bound)."""
+        with self._lock:
+            return self._max_sleeping
+
     def fail_next(self, *failures: ScriptedFailure) -> None:
         """Append scripted failures, served before any further completion."""
         with self._lock:
@@ -291,6 +301,11 @@ class FakeOpenAIServer:
             self._requests.append(body)
             self._headers.append(headers)
             return self._failures.pop(0) if self._failures else None
+
+    def _in_flight(self, delta: int) -> None:
+        with self._lock:
+            self._sleeping += delta
+            self._max_sleeping = max(self._max_sleeping, self._sleeping)
 
     def _track(self, conn: socket.socket, *, open_: bool) -> None:
         with self._lock:
@@ -356,7 +371,11 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         failure = fake._arrived(headers, body)
         if fake.latency > 0:
-            time.sleep(fake.latency)
+            fake._in_flight(+1)
+            try:
+                time.sleep(fake.latency)
+            finally:
+                fake._in_flight(-1)
         if failure is not None:
             status, extra = failure[0], failure[1]
             text = failure[2] if len(failure) == 3 else _error_json("scripted failure", status)
