@@ -85,9 +85,9 @@ def _copied(words: list[str], source: str, n: int) -> list[bool]:
     return covered
 
 
-def _echoes(text: str, source: str, n: int = 6, share: float = 0.5) -> bool:
+def _echoes(text: str, *sources: str, n: int = 6, share: float = 0.5) -> bool:
     """True when most of `text` (at least `share` of its words) sits in runs of `n` words
-    copied from `source`, case and punctuation aside.
+    copied from the `sources`, case and punctuation aside.
 
     Small optimizer models sometimes answer with the request itself ("Keep what works,
     and add specific guidance…"); such a reply is a failed proposal, not an instruction.
@@ -96,27 +96,21 @@ def _echoes(text: str, source: str, n: int = 6, share: float = 0.5) -> bool:
     words = _words(text)
     if len(words) < n:
         return False
-    return sum(_copied(words, source, n)) >= share * len(words)
+    covered = [False] * len(words)
+    for source in sources:
+        covered = [a or b for a, b in zip(covered, _copied(words, source, n), strict=True)]
+    return sum(covered) >= share * len(words)
 
 
-def _copies_own_work(
-    text: str, examples: Sequence[OptimizerExample], n: int = 6, share: float = 0.5
-) -> bool:
-    """True when most of `text` (at least `share` of its words) sits in runs of `n` words
-    copied from the node's own outputs or the feedback it was given on the batch.
+def _copies_own_work(text: str, examples: Sequence[OptimizerExample]) -> bool:
+    """True when most of `text` is copied from the node's own outputs or the feedback it
+    was given on the batch (`_echoes` of those).
 
     The no-gate run accepted an instruction made of a hint's output plus its backward
     message: that is the example replayed, not an instruction. A proposal that takes up one
     phrase of the feedback's advice inside its own wording is kept.
     """
-    words = _words(text)
-    if len(words) < n:
-        return False
-    covered = [False] * len(words)
-    for ex in examples:
-        for source in (ex.output, *ex.feedback):
-            covered = [a or b for a, b in zip(covered, _copied(words, source, n), strict=True)]
-    return sum(covered) >= share * len(words)
+    return _echoes(text, *(s for ex in examples for s in (ex.output, *ex.feedback)))
 
 
 def _copies_an_input(text: str, examples: Sequence[OptimizerExample], n: int = 10) -> bool:
