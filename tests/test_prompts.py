@@ -56,7 +56,8 @@ def test_forward_hint_node_snapshot() -> None:
 
 def test_versions() -> None:
     assert prompts.BACKWARD_VERSION == "backward/1"
-    assert prompts.OPTIMIZER_VERSION == "optimizer/4"
+    assert prompts.OPTIMIZER_VERSION == "optimizer/5"
+    assert prompts.OPTIMIZER_SEARCH_VERSION == "optimizer-search/1"
 
 
 def test_backward_neighbors_snapshot() -> None:
@@ -95,3 +96,70 @@ def test_optimizer_snapshot() -> None:
         history=[("Solve it.", 0.25)],
     )
     check("optimizer", render(msgs))
+
+
+def test_optimizer_paper_mixed_batch_snapshot() -> None:
+    # A batch that fell back to an example the system got right: only the wrong one is
+    # called a mistake (issue 9). The all-wrong text is the `optimizer` snapshot, unchanged.
+    msgs = prompts.render_optimizer(
+        "instruction",
+        "Solve step by step.",
+        [
+            prompts.OptimizerExample(
+                {"question": "What is 6 times 7?"},
+                "Answer: 13",
+                ['The expected output is: "42".'],
+                correct=False,
+            ),
+            prompts.OptimizerExample(
+                {"question": "What is 2 plus 2?"}, "Answer: 4", ["The output is correct."], True
+            ),
+        ],
+    )
+    check("optimizer_paper_mixed", render(msgs))
+
+
+def test_optimizer_final_answer_feedback_snapshot() -> None:
+    # The no-gradients ablation: a hint is shown the feedback on the system's final answer,
+    # labelled as such, not as feedback on its own output.
+    msgs = prompts.render_optimizer(
+        "instruction",
+        "Give a hint.",
+        [
+            prompts.OptimizerExample(
+                {"question": "What is 6 times 7?"},
+                "Add the numbers.",
+                ['The expected output is: "42".'],
+                about="final_answer",
+            )
+        ],
+    )
+    check("optimizer_final_answer", render(msgs))
+
+
+def test_optimizer_search_snapshot() -> None:
+    # The search style asks for an answer format only when no answer could be read.
+    examples = [
+        prompts.OptimizerExample(
+            {"question": "What is 6 times 7?"},
+            "Answer: 13",
+            ['The expected output is: "42". The answer given was "13".'],
+            correct=False,
+            answer_found=True,
+        )
+    ]
+    msgs = prompts.render_optimizer(
+        "instruction", "Solve step by step.", examples, [("Solve it.", 0.25)], style="search"
+    )
+    check("optimizer_search", render(msgs))
+    no_answer = prompts.OptimizerExample(
+        {"question": "What is 2 plus 2?"},
+        "four-ish",
+        ['No final answer was found in the output. The expected output is: "4".'],
+        correct=False,
+        answer_found=False,
+    )
+    msgs = prompts.render_optimizer(
+        "instruction", "Solve step by step.", [*examples, no_answer], style="search"
+    )
+    check("optimizer_search_format", render(msgs))

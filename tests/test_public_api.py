@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -43,3 +44,48 @@ def test_import_does_no_work() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() in ("", "sqlite3"), out.stdout
+    assert out.stderr == ""
+
+
+def test_return_types_are_exported_with_their_functions() -> None:
+    # What a public function returns can be named (annotated, isinstance-checked) from
+    # the top level, without reaching into submodules.
+    for name in (
+        "BackwardCall",
+        "BackwardResult",
+        "EvalResult",
+        "ExampleResult",
+        "GradientEntry",
+        "NodeTrace",
+        "Proposal",
+        "Response",
+        "Score",
+        "Trace",
+    ):
+        assert name in semgrad.__all__, name
+
+
+def test_nothing_private_is_exported() -> None:
+    for name in semgrad.__all__:
+        assert not name.startswith("_") or name == "__version__", name
+        obj = getattr(semgrad, name)
+        module = getattr(obj, "__module__", None) or ""
+        assert not any(part.startswith("_") for part in module.split(".")), (name, module)
+    assert "parameter_gradients" not in vars(semgrad)
+
+
+def test_sync_and_async_names_are_consistent() -> None:
+    # A coroutine without the "a" prefix is an engine primitive; "aname" is the coroutine
+    # whose sync door is "name", and the door is not a coroutine.
+    primitives = {"forward", "forward_many", "backward", "backward_many"}
+    coroutines = {
+        n for n in semgrad.__all__ if inspect.iscoroutinefunction(getattr(semgrad, n, None))
+    }
+    for name in coroutines - primitives:
+        assert name.startswith("a") and name[1:] in semgrad.__all__, name
+        assert not inspect.iscoroutinefunction(getattr(semgrad, name[1:])), name
+    for name in primitives:
+        assert name in coroutines, name
+    for name in semgrad.__all__:
+        if name.startswith("a") and name[1:] in semgrad.__all__:
+            assert name in coroutines, name

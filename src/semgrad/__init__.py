@@ -2,16 +2,29 @@
 
 The curated public API. Everything here is stable across minor versions; the submodules
 (`semgrad.graph`, `semgrad.llm`, `semgrad.execution`, `semgrad.data`, `semgrad.evaluation`,
-`semgrad.swarm`) hold the rest.
+`semgrad.swarm`) hold the rest. The types that public functions return are exported with
+them (`Trace`, `BackwardResult`, `Proposal`, `EvalResult`, ...).
+
+Sync and async: the engine's primitives are coroutines without a prefix (`forward`,
+`forward_many`, `backward`, `backward_many`); an operation that also has a sync door for
+code outside an event loop pairs ``aname`` (the coroutine) with ``name`` (the door):
+`aevaluate`/`evaluate`, `afit`/`fit`; `run` is the sync door of `forward`.
 """
 
-from semgrad.autograd import backward
+from semgrad.autograd import (
+    BackwardCall,
+    BackwardResult,
+    backward,
+    backward_many,
+    final_feedback,
+)
 from semgrad.data import Example, Task, load_task, split
 from semgrad.errors import SemgradError
 from semgrad.evaluation import Metric, Score, metric_for
 from semgrad.evaluation.evaluator import EvalResult, ExampleResult, aevaluate, evaluate
 from semgrad.execution import NodeTrace, RunContext, Trace, forward, forward_many, run
 from semgrad.graph import FunctionNode, Graph, LLMNode, Parameter, hint_graph, load_graph
+from semgrad.graph.core import GradientEntry
 from semgrad.llm import (
     LLM,
     Cache,
@@ -28,8 +41,11 @@ from semgrad.llm import (
 from semgrad.llm.local import LocalLLM
 from semgrad.optim import (
     NodeOptimizer,
+    Optimizer,
+    Proposal,
     RunConfig,
     SemanticGradientDescent,
+    afit,
     fit,
     load_config,
 )
@@ -39,6 +55,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LLM",
+    "BackwardCall",
+    "BackwardResult",
     "Cache",
     "EchoLLM",
     "EdgeOptimizer",
@@ -47,6 +65,7 @@ __all__ = [
     "Example",
     "ExampleResult",
     "FunctionNode",
+    "GradientEntry",
     "Graph",
     "LLMNode",
     "LocalLLM",
@@ -55,7 +74,9 @@ __all__ = [
     "NodeOptimizer",
     "NodeTrace",
     "OpenAICompatible",
+    "Optimizer",
     "Parameter",
+    "Proposal",
     "Request",
     "Response",
     "RetryPolicy",
@@ -71,9 +92,12 @@ __all__ = [
     "Usage",
     "__version__",
     "aevaluate",
+    "afit",
     "backward",
+    "backward_many",
     "build_llm",
     "evaluate",
+    "final_feedback",
     "fit",
     "forward",
     "forward_many",

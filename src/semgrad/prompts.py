@@ -9,16 +9,22 @@ Rendering is pure: text in, messages out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
+from semgrad.graph.core import FeedbackOn
 from semgrad.llm.types import Message
 
 __all__ = [
     "BACKWARD_VERSION",
     "FORWARD_VERSION",
+    "OPTIMIZER_SEARCH_VERSION",
     "OPTIMIZER_VERSION",
     "OptimizerExample",
+    "OptimizerStyle",
+    "last_block",
     "render_backward_independent",
     "render_backward_neighbors",
     "render_forward",
@@ -48,6 +54,34 @@ def render_forward(
         parts.append(f"Hint {i}:\n{text.strip()}")
     parts.append(f"Instruction:\n{instruction.strip()}")
     return (Message("user", "\n\n".join(parts)),)
+
+
+# -- reading tagged replies ----------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"[.\s\u2026]*")
+
+
+def last_block(reply: str, tag: str, *, unclosed_until: str | None = None) -> str | None:
+    """The text of the last complete ``<tag>…</tag>`` block of a reply, stripped, or None.
+
+    One rule for every tagged reply (the backward model's ``<feedback_i>`` blocks, the
+    optimizer's ``<improved>`` block), so a reply that first echoes the requested format
+    and then answers is read for its answer:
+
+    - a block runs from an opening tag to its own closing tag; a later opening tag of the
+      same name before that closing tag starts the block again (the earlier one was a
+      mention, never closed);
+    - an empty block, or one holding only the template's placeholder ``...``, is no block;
+    - with `unclosed_until` (a regular expression), a block whose closing tag was
+      forgotten ends where that expression matches or at the end of the reply; without
+      it, an unclosed block is no block (a truncated reply is never an answer).
+    """
+    open_tag, close_tag = re.escape(f"<{tag}>"), re.escape(f"</{tag}>")
+    end = close_tag if unclosed_until is None else rf"{close_tag}|(?={unclosed_until})|\Z"
+    pattern = re.compile(rf"{open_tag}((?:(?!{open_tag}).)*?)(?:{end})", re.DOTALL)
+    blocks = [m.group(1).strip() for m in pattern.finditer(reply)]
+    blocks = [b for b in blocks if not _PLACEHOLDER.fullmatch(b)]
+    return blocks[-1] if blocks else None
 
 
 # -- backward ------------------------------------------------------------------------------
@@ -120,16 +154,36 @@ def render_backward_independent(
 
 # -- optimizer -----------------------------------------------------------------------------
 
-OPTIMIZER_VERSION = "optimizer/4"
+OptimizerStyle = Literal["paper", "search"]
+"""``paper``: the paper protocol's prompt (its text is unchanged whenever every example is a
+mistake); ``search``: the candidate search's, which asks for an answer format only when the
+final answer's format was wrong (ALGORITHMS.md §3b)."""
+
+OPTIMIZER_VERSION = "optimizer/5"
+OPTIMIZER_SEARCH_VERSION = "optimizer-search/1"
 
 
 @dataclass(frozen=True)
 class OptimizerExample:
-    """What the optimizer is shown of one example for one parameter's node."""
+    """What the optimizer is shown of one example for one parameter's node.
+
+    `correct` is whether the system's final answer was right (None: not known, shown as a
+    mistake, as the paper protocol does); `about` what the feedback judges; `answer_found`
+    whether the metric found an answer in the final output (False: the format was wrong).
+    """
 
     inputs: Mapping[str, str]
     output: str
     feedback: Sequence[str]
+    correct: bool | None = None
+    about: FeedbackOn = "output"
+    answer_found: bool | None = None
+
+
+_FEEDBACK_ON: dict[FeedbackOn, str] = {
+    "output": "feedback on the output",
+    "final_answer": "feedback on the whole system's final answer",
+}
 
 
 def render_optimizer(
@@ -137,6 +191,8 @@ def render_optimizer(
     current: str,
     examples: Sequence[OptimizerExample],
     history: Sequence[tuple[str, float]] = (),
+    *,
+    style: OptimizerStyle = "paper",
 ) -> tuple[Message, ...]:
     """Ask for an improved parameter text, returned between <improved> tags (parsed strictly).
 
@@ -145,25 +201,67 @@ def render_optimizer(
     assistant followed this and made these mistakes; write a better one", with one
     concrete example of a format rule, it adds specific guidance and carries an expected
     answer format from the feedback into the text.
+
+    Only the examples the system got wrong are called mistakes; examples it got right (a
+    batch falls back to them) are marked as such. Feedback that judges the system's final
+    answer rather than this component's output is labelled so. The ``paper`` style always
+    asks for the answer format the feedback shows; the ``search`` style only when the final
+    answer had no recognisable answer in it.
     """
+    wrong = [ex.correct is not True for ex in examples]
+    kinds = {ex.about for ex in examples}
+    what = _FEEDBACK_ON[next(iter(kinds))] if len(kinds) == 1 else "feedback"
+    # A component is told *it* made mistakes only when the feedback judges its own output.
+    who = "It" if kinds == {"output"} else "The system"
+    if all(wrong):
+        intro = f"{who} made mistakes on these examples (its inputs, its output, and {what}):"
+    elif any(wrong):
+        intro = (
+            f"{who} made mistakes on some of these examples (its inputs, its output, and {what}):"
+        )
+    else:
+        intro = (
+            f"The system answered these examples correctly (its inputs, its output, and {what}):"
+        )
     parts = [
         f'An assistant, one component of a larger system, was given this {role}:\n"{current.strip()}"',
-        "It made mistakes on these examples (its inputs, its output, and feedback on the output):",
+        intro,
     ]
-    for i, ex in enumerate(examples, start=1):
+    mixed = any(wrong) and not all(wrong)
+    for i, (ex, mistake) in enumerate(zip(examples, wrong, strict=True), start=1):
         inputs = "\n".join(f"{_label(k)}: {v.strip()}" for k, v in ex.inputs.items())
+        mark = ""
+        if mixed:
+            mark = " (the final answer was wrong)" if mistake else " (the final answer was right)"
+        label = _FEEDBACK_ON[ex.about].capitalize()
         parts.append(
-            f"Example {i}\n{inputs}\nOutput: {ex.output.strip()}\n"
-            f"Feedback on the output: {_feedback_block(ex.feedback)}"
+            f"Example {i}{mark}\n{inputs}\nOutput: {ex.output.strip()}\n"
+            f"{label}: {_feedback_block(ex.feedback)}"
         )
     if history:
         lines = "\n".join(f'- score {score:.2f}: "{text.strip()}"' for text, score in history)
         parts.append(f"Earlier versions of the {role} and their scores:\n{lines}")
+    aim = (
+        "would have avoided these mistakes"
+        if any(wrong)
+        else "would keep it answering such questions correctly"
+    )
+    if style == "paper":
+        fmt = (
+            f"When the feedback gives an expected output, state in the {role} the exact "
+            f'answer format or labels it shows (for example: "Answer with only one of: X, Y."). '
+        )
+    elif any(ex.answer_found is False for ex in examples):
+        fmt = (
+            f"No answer could be read from some final outputs: state in the {role} the exact "
+            f"answer format or labels the expected output shows (for example: "
+            f'"Answer with only one of: X, Y."). '
+        )
+    else:
+        fmt = ""
     parts.append(
         f"Write a better {role} for the assistant. Keep what works and add specific "
-        f"guidance that would have avoided these mistakes. When the feedback gives an "
-        f"expected output, state in the {role} the exact answer format or labels it shows "
-        f'(for example: "Answer with only one of: X, Y."). The new {role} must differ from '
+        f"guidance that {aim}. {fmt}The new {role} must differ from "
         f"the old one and must not mention these examples. Reply with only the new {role} "
         f"between <improved> and </improved>."
     )

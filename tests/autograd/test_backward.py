@@ -6,11 +6,21 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from semgrad.autograd.backward import aggregate, backward, parameter_gradients, parse_feedback
+from semgrad.autograd.backward import (
+    BackwardResult,
+    aggregate,
+    backward,
+    backward_many,
+    final_feedback,
+    gradient_messages,
+    parse_feedback,
+)
+from semgrad.evaluation.metrics import Score
 from semgrad.execution import RunContext, forward
 from semgrad.graph import FunctionNode, Graph, LLMNode, Parameter, hint_graph
+from semgrad.graph.core import GradientEntry
 from semgrad.llm.fakes import EchoLLM, ScriptedLLM
-from semgrad.llm.types import Request
+from semgrad.llm.types import Request, Response
 
 
 def reply_per_input(request: Request) -> str:
@@ -142,16 +152,85 @@ def test_failed_nodes_get_no_backward_call() -> None:
     assert trace.nodes["hint_1"].grad == []
 
 
-def test_parameter_gradients_collect_over_the_batch() -> None:
+def test_backward_accumulates_entries_on_the_parameters() -> None:
     g = hint_graph(2)
     ctx, t1 = run_forward(g)
     _, t2 = run_forward(g)
-    asyncio.run(backward(g, t1, "a", ctx))  # type: ignore[arg-type]
+    t2.example_id = "second"  # type: ignore[attr-defined]
+    asyncio.run(backward(g, t1, Score(0.0, "a", "3"), ctx))  # type: ignore[arg-type]
     asyncio.run(backward(g, t2, "b", ctx))  # type: ignore[arg-type]
-    parameter_gradients(g, [t1, t2])  # type: ignore[list-item]
-    grads = {n: p.grad for n, p in g.named_parameters()}
-    assert grads["final.instruction"] == ["a", "b"]
-    assert grads["hint_1.instruction"] == ["fix input 1 of final"]
+    final = g.nodes["final"].instruction  # type: ignore[union-attr]
+    assert [e.messages for e in final.grad] == [("a",), ("b",)]
+    first = final.grad[0]
+    assert isinstance(first, GradientEntry)
+    assert first.example_id == "input" and first.node == "final" and first.about == "output"
+    assert first.output == t1.nodes["final"].value  # type: ignore[attr-defined]
+    assert set(first.inputs) == {"question", "hint_1", "hint_2"}
+    assert first.score == 0.0 and first.correct is False and first.answer_found is True
+    assert final.grad[1].score is None and final.grad[1].correct is None  # text feedback only
+    hint = g.nodes["hint_1"].instruction  # type: ignore[union-attr]
+    assert [e.messages for e in hint.grad] == [("fix input 1 of final",)] * 2
+    assert gradient_messages(final) == ["a", "b"]
+    assert gradient_messages(hint) == ["fix input 1 of final"]  # de-duplicated
+    g.zero_grad()
+    assert final.grad == [] and hint.grad == []
+    # The trace keeps the variable gradients for the report.
+    assert t1.nodes["hint_1"].grad == ["fix input 1 of final"]  # type: ignore[attr-defined]
+
+
+def test_frozen_parameters_get_no_entries() -> None:
+    g = hint_graph(2)
+    g.nodes["hint_2"].instruction.requires_grad = False  # type: ignore[union-attr]
+    ctx, trace = run_forward(g)
+    asyncio.run(backward(g, trace, "a", ctx))  # type: ignore[arg-type]
+    assert g.nodes["hint_2"].instruction.grad == []  # type: ignore[union-attr]
+    assert len(g.nodes["hint_1"].instruction.grad) == 1  # type: ignore[union-attr]
+
+
+class SlowOnFirst(ScriptedLLM):
+    """Answers the first question's backward call last."""
+
+    async def complete(self, request: Request) -> Response:
+        if "first question" in request.messages[-1].content:
+            await asyncio.sleep(0.05)
+        return await super().complete(request)
+
+
+def test_backward_many_accumulates_in_batch_order_whatever_finishes_first() -> None:
+    g = hint_graph(1)
+    back = SlowOnFirst(reply_per_input)
+    ctx = RunContext(llms={"forward": EchoLLM(), "backward": back})
+
+    async def go() -> list[BackwardResult]:
+        traces = []
+        for i, q in enumerate(["first question", "second question", "third question"]):
+            t = await forward(g, {"question": q}, ctx)
+            t.example_id = f"ex{i}"
+            traces.append(t)
+        return await backward_many(g, traces, ["f0", "f1", "f2"], ctx)
+
+    results = asyncio.run(go())
+    assert "first question" in back.requests[-1].messages[-1].content  # it did finish last
+    assert [r.example_id for r in results] == ["ex0", "ex1", "ex2"]
+    entries = g.nodes["hint_1"].instruction.grad  # type: ignore[union-attr]
+    assert [e.example_id for e in entries] == ["ex0", "ex1", "ex2"]
+    final = g.nodes["final"].instruction.grad  # type: ignore[union-attr]
+    assert [e.messages for e in final] == [("f0",), ("f1",), ("f2",)]
+
+
+def test_final_feedback_labels_the_feedback_as_on_the_final_answer() -> None:
+    g = hint_graph(2)
+    _, trace = run_forward(g)
+    final_feedback(g, trace, Score(0.0, "expected 4", ""))  # type: ignore[arg-type]
+    hint = g.nodes["hint_1"].instruction.grad  # type: ignore[union-attr]
+    final = g.nodes["final"].instruction.grad  # type: ignore[union-attr]
+    assert [(e.about, e.messages) for e in hint] == [("final_answer", ("expected 4",))]
+    assert [(e.about, e.messages) for e in final] == [("output", ("expected 4",))]
+    assert hint[0].answer_found is False
+    nodes = trace.nodes  # type: ignore[attr-defined]
+    assert nodes["final"].grad == ["expected 4"] and nodes["hint_1"].grad == []
+    # Not a gradient of the hint: the step record's "gradients" leave it out.
+    assert gradient_messages(g.nodes["hint_1"].instruction) == []  # type: ignore[union-attr]
 
 
 def test_parse_feedback_never_confuses_1_and_10() -> None:
@@ -161,6 +240,21 @@ def test_parse_feedback_never_confuses_1_and_10() -> None:
     # A forgotten closing tag ends at the next block or the end of the reply.
     assert parse_feedback("<feedback_1>a <feedback_2>b", 2) == {1: "a", 2: "b"}
     assert parse_feedback("no tags at all", 3) == {}
+
+
+def test_parse_feedback_reads_the_last_block_not_an_echoed_template() -> None:
+    # The backward model echoed the requested format before answering (issue 9).
+    reply = (
+        "Format:\n<feedback_1>...</feedback_1>\n<feedback_2>...</feedback_2>\n\n"
+        "<feedback_1>Count the cows.</feedback_1>\n<feedback_2>Add the goats.</feedback_2>"
+    )
+    assert parse_feedback(reply, 2) == {1: "Count the cows.", 2: "Add the goats."}
+    # Only the placeholder: no message at all, never "...".
+    assert parse_feedback("<feedback_1>...</feedback_1>", 1) == {}
+    # A block mentioned in prose and then given: the later opening tag starts the block.
+    assert parse_feedback("I write <feedback_1> then <feedback_1>real</feedback_1>", 1) == {
+        1: "real"
+    }
 
 
 @given(st.lists(st.text(alphabet="ab \n", max_size=4), max_size=12))

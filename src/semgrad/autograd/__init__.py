@@ -4,9 +4,12 @@ from semgrad.autograd.backward import (
     BackwardCall,
     BackwardMode,
     BackwardResult,
+    Verdict,
     aggregate,
     backward,
-    parameter_gradients,
+    backward_many,
+    final_feedback,
+    gradient_messages,
     parse_feedback,
 )
 
@@ -14,8 +17,11 @@ __all__ = [
     "BackwardCall",
     "BackwardMode",
     "BackwardResult",
+    "Verdict",
     "aggregate",
     "backward",
-    "parameter_gradients",
+    "backward_many",
+    "final_feedback",
+    "gradient_messages",
     "parse_feedback",
 ]

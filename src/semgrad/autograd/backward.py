@@ -14,34 +14,56 @@ backward calls run concurrently. The local rules are small:
 Messages arriving at a node are aggregated in successor order, stripped, de-duplicated
 and emptied of blanks (`aggregate`). A reply without a block for some input gives that
 input an empty message, recorded on the call, never an exception.
+
+Where gradients live: the trace keeps each *variable's* gradient (``trace.nodes[n].grad``,
+for reports); each trainable *parameter* accumulates one `GradientEntry` per example in
+``param.grad`` (the node's inputs and output on that example and the messages its output
+received), which is all an optimizer reads. `backward_many` runs a batch concurrently and
+accumulates in the batch's order; `final_feedback` is the no-backpropagation alternative.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import is_fatal
 from semgrad.execution.trace import Trace
-from semgrad.graph.core import Graph, LLMNode
+from semgrad.graph.core import FeedbackOn, GradientEntry, Graph, LLMNode, Parameter
 from semgrad.llm.types import Message, Request
-from semgrad.prompts import render_backward_independent, render_backward_neighbors
+from semgrad.prompts import last_block, render_backward_independent, render_backward_neighbors
 
 __all__ = [
     "BackwardCall",
     "BackwardMode",
     "BackwardResult",
+    "Verdict",
     "aggregate",
     "backward",
-    "parameter_gradients",
+    "backward_many",
+    "final_feedback",
+    "gradient_messages",
     "parse_feedback",
 ]
 
 BackwardMode = Literal["neighbors", "independent"]
+
+
+class Verdict(Protocol):
+    """What backpropagation needs of a metric's verdict on a final answer; a
+    `semgrad.Score` is one. `prediction` is the answer the metric read ("" when none)."""
+
+    @property
+    def value(self) -> float: ...
+
+    @property
+    def feedback(self) -> str: ...
+
+    @property
+    def prediction(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -87,19 +109,17 @@ class BackwardResult:
 def parse_feedback(reply: str, n: int) -> dict[int, str]:
     """The ``<feedback_i>`` blocks of a reply, by index 1..n; missing blocks are absent.
 
-    A block ends at its own closing tag, or, when a small model forgets it, at the next
-    opening tag or the end of the reply. The index is matched exactly: ``<feedback_1>``
-    never matches ``<feedback_10>``.
+    Each index is read with `semgrad.prompts.last_block`, the rule every tagged reply
+    follows: the last complete block counts, so a reply that echoes the requested format
+    (``<feedback_1>...</feedback_1>``) before answering is read for its answer. When a small
+    model forgets a closing tag, the block ends at the next opening tag or the end of the
+    reply. The index is matched exactly: ``<feedback_1>`` never matches ``<feedback_10>``.
     """
     found: dict[int, str] = {}
     for i in range(1, n + 1):
-        m = re.search(
-            rf"<feedback_{i}>(.*?)(?:</feedback_{i}>|(?=<feedback_\d+>)|\Z)", reply, re.DOTALL
-        )
-        if m is not None:
-            text = m.group(1).strip()
-            if text:
-                found[i] = text
+        text = last_block(reply, f"feedback_{i}", unclosed_until=r"<feedback_\d+>")
+        if text is not None:
+            found[i] = text
     return found
 
 
@@ -116,16 +136,117 @@ def aggregate(messages: Iterable[str]) -> list[str]:
 async def backward(
     graph: Graph,
     trace: Trace,
-    feedback: str,
+    feedback: str | Verdict,
     ctx: RunContext,
     *,
     mode: BackwardMode = "neighbors",
     llm_role: str = "backward",
 ) -> BackwardResult:
-    """Fill ``trace.nodes[n].grad`` for every node, seeded with the metric's feedback.
+    """Backpropagate the metric's verdict on `trace` and accumulate into the parameters.
 
-    Uses the model under `llm_role` of the context (the phase tag is ``backward``).
+    Seeded with `feedback` (the text, or a verdict such as a `Score`, whose value is then
+    recorded on every entry), it fills ``trace.nodes[n].grad`` for every node and appends a
+    `GradientEntry` to ``param.grad`` of every trainable parameter whose node ran and
+    received a message. Nothing is zeroed: call ``optimizer.zero_grad()`` (or
+    ``graph.zero_grad()``) before a new batch. Uses the model under `llm_role` of the
+    context (phase ``backward``).
     """
+    result = await _backward(graph, trace, _seed(feedback), ctx, mode, llm_role)
+    _accumulate(graph, trace, feedback, "output")
+    return result
+
+
+async def backward_many(
+    graph: Graph,
+    traces: Sequence[Trace],
+    feedback: Sequence[str | Verdict],
+    ctx: RunContext,
+    *,
+    mode: BackwardMode = "neighbors",
+    llm_role: str = "backward",
+) -> list[BackwardResult]:
+    """`backward` over a batch, concurrently; results and each parameter's entries in the
+    order of `traces`, however the calls finish (so the optimizer's prompt is reproducible)."""
+    if len(traces) != len(feedback):
+        raise ValueError(
+            f"backward_many needs one feedback per trace: got {len(traces)} traces and "
+            f"{len(feedback)} feedbacks"
+        )
+    results = await asyncio.gather(
+        *(
+            _backward(graph, t, _seed(f), ctx, mode, llm_role)
+            for t, f in zip(traces, feedback, strict=True)
+        )
+    )
+    for t, f in zip(traces, feedback, strict=True):
+        _accumulate(graph, t, f, "output")
+    return list(results)
+
+
+def final_feedback(graph: Graph, trace: Trace, feedback: str | Verdict) -> None:
+    """The no-backpropagation alternative to `backward` (the "no gradients" ablation, the
+    node optimizer): no model call; the output node's gradient is the metric's feedback,
+    and every trainable parameter gets an entry holding that feedback, labelled as feedback
+    on the whole system's final answer (``about="final_answer"``) except for the output
+    node's own parameters, whose output that answer is.
+    """
+    for rec in trace.nodes.values():
+        rec.grad = []
+    trace.nodes[graph.output].grad = aggregate([_seed(feedback)])
+    _accumulate(graph, trace, feedback, "final_answer")
+
+
+def gradient_messages(param: Parameter) -> list[str]:
+    """The semantic gradient of a parameter as plain messages: what its node's output
+    received over the batch, in example order, de-duplicated. Entries that only pass the
+    final feedback on (`final_feedback`) are not a gradient of the node and are left out,
+    except for the output node, whose output the feedback judges."""
+    return aggregate(m for e in param.grad if e.about == "output" for m in e.messages)
+
+
+def _seed(feedback: str | Verdict) -> str:
+    return feedback if isinstance(feedback, str) else feedback.feedback
+
+
+def _accumulate(graph: Graph, trace: Trace, feedback: str | Verdict, about: FeedbackOn) -> None:
+    """Append one entry per (node that ran and received a message, trainable parameter)."""
+    score = None if isinstance(feedback, str) else feedback.value
+    found = None if isinstance(feedback, str) else bool(feedback.prediction)
+    for name in graph.order:
+        rec = trace.nodes.get(name)
+        if rec is None or rec.value is None:
+            continue
+        if about == "output":
+            messages = tuple(rec.grad)
+        else:
+            messages = (_seed(feedback).strip(),) if _seed(feedback).strip() else ()
+        if not messages:
+            continue
+        for _, param in graph.nodes[name].named_parameters():
+            if param.requires_grad:
+                param.grad.append(
+                    GradientEntry(
+                        example_id=trace.example_id,
+                        node=name,
+                        inputs=dict(rec.inputs),
+                        output=rec.value,
+                        messages=messages,
+                        about="output" if name == graph.output else about,
+                        score=score,
+                        answer_found=found,
+                    )
+                )
+
+
+async def _backward(
+    graph: Graph,
+    trace: Trace,
+    feedback: str,
+    ctx: RunContext,
+    mode: BackwardMode,
+    llm_role: str,
+) -> BackwardResult:
+    """Fill ``trace.nodes[n].grad`` for every node, seeded with `feedback`."""
     if mode not in ("neighbors", "independent"):
         raise ValueError(f"mode must be 'neighbors' or 'independent', got {mode!r}")
     ctx = ctx.with_phase("backward")
@@ -250,16 +371,3 @@ async def _call(
     return BackwardCall(
         successor, tuple(targets), prompt, response.text, messages, missing, cached=response.cached
     )
-
-
-def parameter_gradients(graph: Graph, traces: Sequence[Trace]) -> None:
-    """Set each trainable parameter's ``.grad`` from its node's output gradients.
-
-    The explicit parameter gradient, for inspection and reports: the messages its node
-    received over the batch, in example order, de-duplicated. No model call is made; the
-    optimizer turns (inputs, output, gradient) triples into an update in one fused call.
-    """
-    for name, param in graph.named_parameters():
-        node_name = name.rsplit(".", 1)[0]
-        if param.requires_grad:
-            param.grad = aggregate(g for t in traces for g in t.nodes[node_name].grad)

@@ -26,7 +26,58 @@ from semgrad.errors import (
     UnknownReferenceError,
 )
 
-__all__ = ["FunctionNode", "Graph", "LLMNode", "Node", "Parameter"]
+__all__ = [
+    "FeedbackOn",
+    "FunctionNode",
+    "GradientEntry",
+    "Graph",
+    "LLMNode",
+    "Node",
+    "Parameter",
+]
+
+FeedbackOn = Literal["output", "final_answer"]
+"""What a gradient entry's messages judge: the node's own output (a semantic gradient), or
+the whole system's final answer (the metric's feedback passed on without backpropagation)."""
+
+
+@dataclass(frozen=True)
+class GradientEntry:
+    """One example's contribution to a parameter's gradient (ALGORITHMS.md §2).
+
+    What the parameter's node saw and did on that example (its `inputs` by name, graph
+    inputs and predecessors' outputs alike, and its `output`) and the `messages` saying how
+    that output should change. `about` says what the messages judge: ``"output"`` for a
+    semantic gradient of this node's output, ``"final_answer"`` for the metric's feedback on
+    the system's answer handed to a node with no backpropagation. `score` and
+    `answer_found` are the metric's verdict on the example's final answer, when known.
+    """
+
+    example_id: str
+    node: str
+    inputs: Mapping[str, str] = field(hash=False)
+    output: str
+    messages: tuple[str, ...]
+    about: FeedbackOn = "output"
+    score: float | None = None
+    answer_found: bool | None = None
+
+    @property
+    def correct(self) -> bool | None:
+        """Whether the system answered this example correctly (None when not known)."""
+        return None if self.score is None else self.score >= 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "example_id": self.example_id,
+            "node": self.node,
+            "inputs": dict(self.inputs),
+            "output": self.output,
+            "messages": list(self.messages),
+            "about": self.about,
+            "score": self.score,
+            "answer_found": self.answer_found,
+        }
 
 
 @dataclass(eq=False)
@@ -34,15 +85,17 @@ class Parameter:
     """Trainable text: an instruction, a system prompt, a block of demonstrations.
 
     `name` is the stable dotted name (``final.instruction``) that the owning graph assigns;
-    it keys state dicts, optimizer state, history files and reports. `grad` holds the
-    semantic gradient messages gathered by `backward`, in a defined order.
+    it keys state dicts, optimizer state, history files and reports. `grad` is the one home
+    of the parameter's gradient: `backward` appends one `GradientEntry` per example and
+    node that uses the parameter, in example order; optimizers read it; `zero_grad`
+    empties it (call it before the next batch, as in PyTorch).
     """
 
     value: str
     role: str = "instruction"
     requires_grad: bool = True
     name: str = ""
-    grad: list[str] = field(default_factory=list)
+    grad: list[GradientEntry] = field(default_factory=list)
 
     def zero_grad(self) -> None:
         self.grad = []

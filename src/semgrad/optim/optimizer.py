@@ -1,9 +1,17 @@
 """Optimizers over text parameters: compute an update (`propose`), then `apply` it.
 
 PyTorch-shaped: parameters first, keyword-only options, `zero_grad`, `step`,
-`state_dict` / `load_state_dict` keyed by parameter name. Proposing calls the optimizer
-model and mutates nothing; applying mutates the parameters and calls nothing, so the
-training loop can gate a candidate before anything changes for good.
+`state_dict` / `load_state_dict` keyed by parameter name. An optimizer reads only its
+parameters' gradients (``param.grad``, the `GradientEntry` list that `backward`
+accumulates): `zero_grad` empties them, `accumulate` fills them for a batch the way the
+method learns (semantic backprop, or the final feedback alone). Proposing calls the
+optimizer model and mutates nothing; applying mutates the parameters and calls nothing, so
+the training loop can gate a candidate before anything changes for good.
+
+Every proposal passes the same checks (ALGORITHMS.md §3c): it is read from the last
+complete ``<improved>`` block, and fails when there is none, when it is a fragment (the
+tag mentioned in prose), mostly the optimizer's own request, or a copy of an example's
+inputs, of the node's own output or of the feedback it was given.
 """
 
 from __future__ import annotations
@@ -15,13 +23,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from semgrad.autograd.backward import (
+    BackwardMode,
+    BackwardResult,
+    Verdict,
+    backward_many,
+    final_feedback,
+)
 from semgrad.errors import ConfigError
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import is_fatal
 from semgrad.execution.trace import Trace
-from semgrad.graph.core import Parameter
+from semgrad.graph.core import GradientEntry, Graph, Parameter
 from semgrad.llm.types import Message, Request
-from semgrad.prompts import OptimizerExample, render_optimizer
+from semgrad.prompts import OptimizerExample, OptimizerStyle, last_block, render_optimizer
 
 __all__ = [
     "NodeOptimizer",
@@ -31,18 +46,28 @@ __all__ = [
     "parse_improved",
 ]
 
-_IMPROVED = re.compile(r"<improved>(.*?)</improved>", re.DOTALL)
-
 
 def parse_improved(reply: str) -> str | None:
-    """The text of the last ``<improved>…</improved>`` block, or None.
+    """The text of the last complete ``<improved>…</improved>`` block, or None.
 
-    Strict on purpose: a reply without the tags is a failed proposal. Taking the whole
-    reply instead (the reference code's behaviour) turns reasoning into the new prompt.
+    Strict on purpose: a reply without the tags (or with an unclosed block) is a failed
+    proposal. Taking the whole reply instead (the reference code's behaviour) turns
+    reasoning into the new prompt. Same rule as the backward parser
+    (`semgrad.prompts.last_block`).
     """
-    blocks = [b.strip() for b in _IMPROVED.findall(reply)]
-    blocks = [b for b in blocks if b]
-    return blocks[-1] if blocks else None
+    return last_block(reply, "improved")
+
+
+def _is_fragment(text: str, prompt: Sequence[Message]) -> bool:
+    """True when `text` is what the request itself holds between the tags: the reply only
+    mentioned the tags in prose ("...between <improved> and </improved>"), which a stop at
+    the closing tag turns into the block "and"."""
+    said = {_norm(b) for m in prompt for b in re.findall(r"<improved>(.*?)</improved>", m.content)}
+    return _norm(text) in said
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def _words(text: str) -> list[str]:
@@ -60,9 +85,9 @@ def _copied(words: list[str], source: str, n: int) -> list[bool]:
     return covered
 
 
-def _echoes(text: str, source: str, n: int = 6, share: float = 0.5) -> bool:
+def _echoes(text: str, *sources: str, n: int = 6, share: float = 0.5) -> bool:
     """True when most of `text` (at least `share` of its words) sits in runs of `n` words
-    copied from `source`, case and punctuation aside.
+    copied from the `sources`, case and punctuation aside.
 
     Small optimizer models sometimes answer with the request itself ("Keep what works,
     and add specific guidance…"); such a reply is a failed proposal, not an instruction.
@@ -71,7 +96,21 @@ def _echoes(text: str, source: str, n: int = 6, share: float = 0.5) -> bool:
     words = _words(text)
     if len(words) < n:
         return False
-    return sum(_copied(words, source, n)) >= share * len(words)
+    covered = [False] * len(words)
+    for source in sources:
+        covered = [a or b for a, b in zip(covered, _copied(words, source, n), strict=True)]
+    return sum(covered) >= share * len(words)
+
+
+def _copies_own_work(text: str, examples: Sequence[OptimizerExample]) -> bool:
+    """True when most of `text` is copied from the node's own outputs or the feedback it
+    was given on the batch (`_echoes` of those).
+
+    The no-gate run accepted an instruction made of a hint's output plus its backward
+    message: that is the example replayed, not an instruction. A proposal that takes up one
+    phrase of the feedback's advice inside its own wording is kept.
+    """
+    return _echoes(text, *(s for ex in examples for s in (ex.output, *ex.feedback)))
 
 
 def _copies_an_input(text: str, examples: Sequence[OptimizerExample], n: int = 10) -> bool:
@@ -82,9 +121,7 @@ def _copies_an_input(text: str, examples: Sequence[OptimizerExample], n: int = 1
     solution), not a better instruction: such a proposal fails, and the step retries.
     """
     words = _words(text)
-    return any(
-        any(_copied(words, value, n)) for ex in examples for value in ex.inputs.values()
-    )
+    return any(any(_copied(words, value, n)) for ex in examples for value in ex.inputs.values())
 
 
 @dataclass(frozen=True)
@@ -137,10 +174,6 @@ def _named(params: Iterable[tuple[str, Parameter]] | Iterable[Parameter]) -> dic
     return named
 
 
-def _node_of(parameter_name: str) -> str:
-    return parameter_name.rsplit(".", 1)[0]
-
-
 @dataclass
 class _Memory:
     """Past texts of one parameter and the gate scores they got (OPRO-style)."""
@@ -166,7 +199,11 @@ class Optimizer:
         memory: int = 0,
         partial: float | None = None,
         seed: int = 0,
+        style: OptimizerStyle = "paper",
     ) -> None:
+        if style not in ("paper", "search"):
+            raise ConfigError(f"must be 'paper' or 'search', got {style!r}", key="style")
+        self.style: OptimizerStyle = style
         self.params = _named(params)
         self.llm_role = llm_role
         self.max_tokens = max_tokens
@@ -179,8 +216,28 @@ class Optimizer:
         self._memory: dict[str, _Memory] = {name: _Memory() for name in self.params}
 
     def zero_grad(self) -> None:
+        """Empty every parameter's gradient: the next batch starts from nothing."""
         for p in self.params.values():
             p.zero_grad()
+
+    async def accumulate(
+        self,
+        graph: Graph,
+        traces: Sequence[Trace],
+        feedback: Sequence[str | Verdict],
+        ctx: RunContext,
+        *,
+        mode: BackwardMode = "neighbors",
+    ) -> list[BackwardResult]:
+        """Add a batch's gradients to the parameters, the way this optimizer learns.
+
+        The base rule is `final_feedback`: every node is shown the metric's feedback on the
+        whole system's final answer, labelled as such; no backward call is made (an empty
+        list is returned). `SemanticGradientDescent` backpropagates instead.
+        """
+        for trace, fb in zip(traces, feedback, strict=True):
+            final_feedback(graph, trace, fb)
+        return []
 
     def remember(self, scores: Mapping[str, tuple[str, float]]) -> None:
         """Record gate scores of texts (parameter name → (text, score)) for the memory."""
@@ -188,37 +245,46 @@ class Optimizer:
             if name in self._memory:
                 self._memory[name].add(text, score)
 
-    def _examples(self, name: str, traces: Sequence[Trace]) -> list[OptimizerExample]:
-        raise NotImplementedError
+    @staticmethod
+    def _examples(entries: Sequence[GradientEntry]) -> list[OptimizerExample]:
+        return [
+            OptimizerExample(
+                dict(e.inputs), e.output, list(e.messages), e.correct, e.about, e.answer_found
+            )
+            for e in entries
+            if e.messages
+        ]
 
     async def propose(
         self,
-        traces: Sequence[Trace],
         ctx: RunContext,
         *,
         temperature: float = 0.0,
         sample_index: int = 0,
     ) -> list[Proposal]:
-        """One optimizer call per trainable parameter that has something to learn from.
+        """One optimizer call per trainable parameter that has gradient entries.
 
-        A `sample_index` > 0 with a `temperature` > 0 asks for another, different sample
-        (cached under its own key), e.g. when the first proposals changed nothing.
+        Reads only ``param.grad``. A `sample_index` > 0 with a `temperature` > 0 asks for
+        another, different sample (cached under its own key), e.g. when the first proposals
+        changed nothing.
         """
         ctx = ctx.with_phase("optimizer")
         jobs = []
         for name, param in self.params.items():
             if not param.requires_grad:
                 continue
-            examples = self._examples(name, traces)
+            examples = self._examples(param.grad)
             if examples:
+                node = next(e.node for e in param.grad if e.messages)
                 jobs.append(
-                    self._propose_one(name, param, examples, ctx, temperature, sample_index)
+                    self._propose_one(name, node, param, examples, ctx, temperature, sample_index)
                 )
         return list(await asyncio.gather(*jobs))
 
     async def _propose_one(
         self,
         name: str,
+        node: str,
         param: Parameter,
         examples: list[OptimizerExample],
         ctx: RunContext,
@@ -226,7 +292,11 @@ class Optimizer:
         sample_index: int = 0,
     ) -> Proposal:
         prompt = render_optimizer(
-            param.role, param.value, examples, self._memory[name].best(self.memory)
+            param.role,
+            param.value,
+            examples,
+            self._memory[name].best(self.memory),
+            style=self.style,
         )
         request = Request(
             messages=prompt,
@@ -236,7 +306,7 @@ class Optimizer:
             seed=ctx.seed,
             # Stop at the closing tag: what a small model writes after it is noise we pay for.
             stop=("</improved>",),
-            node=_node_of(name),
+            node=node,
             phase="optimizer",
         )
         try:
@@ -252,10 +322,16 @@ class Optimizer:
         new = parse_improved(text)
         error = None if new is not None else "the reply has no <improved>...</improved> block"
         task = prompt[-1].content.rsplit("\n\n", 1)[-1]  # what the optimizer was asked to do
-        if new is not None and _echoes(new, task):
+        if new is None:
+            pass
+        elif _is_fragment(new, prompt):
+            new, error = None, "the reply only mentions the <improved> tag in prose"
+        elif _echoes(new, task):
             new, error = None, "the proposal repeats the optimizer's own instructions"
-        elif new is not None and _copies_an_input(new, examples):
+        elif _copies_an_input(new, examples):
             new, error = None, "the proposal copies a training example's input"
+        elif _copies_own_work(new, examples):
+            new, error = None, "the proposal copies the node's output or the feedback on it"
         return Proposal(name, param.value, new, prompt, response.text, error, response.cached)
 
     def apply(self, proposals: Sequence[Proposal], *, step: int | None = None) -> list[str]:
@@ -277,8 +353,9 @@ class Optimizer:
         self.steps = step + 1
         return changed
 
-    async def step(self, traces: Sequence[Trace], ctx: RunContext) -> list[Proposal]:
-        proposals = await self.propose(traces, ctx)
+    async def step(self, ctx: RunContext) -> list[Proposal]:
+        """Propose from the accumulated gradients and apply at once (no gate)."""
+        proposals = await self.propose(ctx)
         self.apply(proposals)
         return proposals
 
@@ -299,8 +376,13 @@ class SemanticGradientDescent(Optimizer):
     """The paper's optimizer: each parameter is rewritten from its node's (inputs, output,
     semantic gradient) triples over the batch (ALGORITHMS.md §3).
 
-    With ``use_gradients=False`` (the "no gradients" ablation) every node is shown only the
-    metric's feedback on the final answer, as if there were no backpropagation.
+    With ``use_gradients=False`` (the "no gradients" ablation) `accumulate` makes no
+    backward call: every node is shown the metric's feedback, labelled as feedback on the
+    whole system's final answer (the output node's as feedback on its output, which it
+    is). The reference code's ablation shows the nodes no feedback at all, only their
+    inputs and outputs on examples "it did not answer well"; semgrad keeps the final
+    feedback so the ablation measures what backpropagation adds over passing the metric's
+    words to every node, and labels it honestly.
     """
 
     def __init__(
@@ -310,67 +392,28 @@ class SemanticGradientDescent(Optimizer):
         use_gradients: bool = True,
         **options: Any,
     ) -> None:
-        """`options` are the `Optimizer` ones: llm_role, max_tokens, memory, partial, seed."""
+        """`options` are the `Optimizer` ones: llm_role, max_tokens, memory, partial, seed,
+        style."""
         super().__init__(params, **options)
         self.use_gradients = use_gradients
 
-    def _examples(self, name: str, traces: Sequence[Trace]) -> list[OptimizerExample]:
-        node = _node_of(name)
-        out: list[OptimizerExample] = []
-        for trace in traces:
-            rec = trace.nodes.get(node)
-            if rec is None or rec.value is None:
-                continue
-            if self.use_gradients:
-                feedback = list(rec.grad)
-            else:
-                feedback = list(trace.nodes[trace.output_node].grad)
-            if feedback:
-                out.append(OptimizerExample(dict(rec.inputs), rec.value, feedback))
-        return out
+    async def accumulate(
+        self,
+        graph: Graph,
+        traces: Sequence[Trace],
+        feedback: Sequence[str | Verdict],
+        ctx: RunContext,
+        *,
+        mode: BackwardMode = "neighbors",
+    ) -> list[BackwardResult]:
+        """Semantic backpropagation of each example's feedback (`backward_many`); without
+        gradients, the base rule (`final_feedback`)."""
+        if not self.use_gradients:
+            return await super().accumulate(graph, traces, feedback, ctx, mode=mode)
+        return await backward_many(graph, traces, feedback, ctx, mode=mode)
 
 
 class NodeOptimizer(Optimizer):
     """GPTSwarm-style local optimization (ALGORITHMS.md §4), a baseline: each node is
-    rewritten from its own executions and the final feedback, with no credit assignment
-    through the graph. Traces need no backward pass; the feedback is read from
-    ``trace.nodes[output].grad`` when set, else from the `feedback` mapping given to
-    `propose_with_feedback`.
-    """
-
-    def __init__(
-        self, params: Iterable[tuple[str, Parameter]] | Iterable[Parameter], **options: Any
-    ) -> None:
-        """`options` are the `Optimizer` ones: llm_role, max_tokens, memory, partial, seed."""
-        super().__init__(params, **options)
-        self._feedback: dict[str, str] = {}
-
-    async def propose_with_feedback(
-        self, traces: Sequence[Trace], feedback: Mapping[str, str], ctx: RunContext
-    ) -> list[Proposal]:
-        """Propose from traces and the metric feedback per example id."""
-        self._feedback = dict(feedback)
-        try:
-            return await self.propose(traces, ctx)
-        finally:
-            self._feedback = {}
-
-    def _examples(self, name: str, traces: Sequence[Trace]) -> list[OptimizerExample]:
-        node = _node_of(name)
-        out: list[OptimizerExample] = []
-        for trace in traces:
-            rec = trace.nodes.get(node)
-            if rec is None or rec.value is None:
-                continue
-            fb = self._feedback.get(trace.example_id) or "\n".join(
-                trace.nodes[trace.output_node].grad
-            )
-            if fb:
-                out.append(
-                    OptimizerExample(
-                        dict(rec.inputs),
-                        rec.value,
-                        [f"The whole system's final answer was judged: {fb}"],
-                    )
-                )
-        return out
+    rewritten from its own executions and the metric's feedback on the final answer, with
+    no credit assignment through the graph (`accumulate` makes no backward call)."""

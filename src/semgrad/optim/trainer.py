@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semgrad.autograd.backward import backward, parameter_gradients
+from semgrad.autograd.backward import gradient_messages
 from semgrad.data.example import Example
 from semgrad.data.tasks import load_task
 from semgrad.errors import BudgetExceededError, ConfigError
@@ -375,27 +375,19 @@ class Trainer:
         rng = random.Random(f"{self.config.seed}/{step}/batch")
         batch = await self._pick_batch(rng)
         traces = [r.trace for r in batch]
-        backward_records = []
-        if isinstance(self.optimizer, SemanticGradientDescent) and opt_cfg.use_gradients:
-            backward_records = await asyncio.gather(
-                *(
-                    backward(self.graph, r.trace, r.score.feedback, self.ctx, mode=opt_cfg.backward)
-                    for r in batch
-                )
-            )
-        else:
-            for r in batch:  # no backprop: only the output node learns the feedback
-                r.trace.nodes[r.trace.output_node].grad = [r.score.feedback]
-        parameter_gradients(self.graph, traces)
-        gradients = {name: list(p.grad) for name, p in self.graph.named_parameters()}
-        proposals = await self.optimizer.propose(traces, self.ctx)
+        self.optimizer.zero_grad()
+        backward_records = await self.optimizer.accumulate(
+            self.graph, traces, [r.score for r in batch], self.ctx, mode=opt_cfg.backward
+        )
+        gradients = {name: gradient_messages(p) for name, p in self.graph.named_parameters()}
+        proposals = await self.optimizer.propose(self.ctx)
         incumbent_state = self.graph.state_dict()
         changed = self.optimizer.apply(proposals, step=step)
         if not changed and opt_cfg.retry_temperature > 0:
             # Nothing to gate: the small optimizer model failed or echoed the old text.
             # One more sample at a higher temperature (seeded, and cached as sample 1).
             retry = await self.optimizer.propose(
-                traces, self.ctx, temperature=opt_cfg.retry_temperature, sample_index=1
+                self.ctx, temperature=opt_cfg.retry_temperature, sample_index=1
             )
             proposals += retry
             changed = self.optimizer.apply(retry, step=step)
@@ -423,7 +415,6 @@ class Trainer:
                     if p.ok and (n := p.parameter) in changed
                 }
             )
-        self.graph.zero_grad()
         spent = self.meter.snapshot() - before
         return {
             "step": step,
