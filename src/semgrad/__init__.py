@@ -29,9 +29,13 @@ from semgrad.llm.local import LocalLLM
 from semgrad.optim import (
     NodeOptimizer,
     RunConfig,
+    RunResult,
     SemanticGradientDescent,
+    Trainer,
+    afit,
     fit,
     load_config,
+    records,
 )
 from semgrad.swarm import EdgeOptimizer, EdgeParameter, Swarm, load_swarm
 
@@ -61,6 +65,7 @@ __all__ = [
     "RetryPolicy",
     "RunConfig",
     "RunContext",
+    "RunResult",
     "Score",
     "ScriptedLLM",
     "SemanticGradientDescent",
@@ -68,9 +73,11 @@ __all__ = [
     "Swarm",
     "Task",
     "Trace",
+    "Trainer",
     "Usage",
     "__version__",
     "aevaluate",
+    "afit",
     "backward",
     "build_llm",
     "evaluate",
@@ -83,6 +90,7 @@ __all__ = [
     "load_swarm",
     "load_task",
     "metric_for",
+    "records",
     "run",
     "split",
 ]

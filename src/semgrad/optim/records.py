@@ -191,8 +191,7 @@ class BatchItem:
                 for k, v in dict(d.get("node_outputs") or {}).items()
             },
             node_gradients={
-                str(k): [str(m) for m in v]
-                for k, v in dict(d.get("node_gradients") or {}).items()
+                str(k): [str(m) for m in v] for k, v in dict(d.get("node_gradients") or {}).items()
             },
         )
 
