@@ -90,3 +90,10 @@ def test_summary_round_trip() -> None:
     s = RunSummary("finished", 2, 0.0, 1.0, 0.0, 1.0, {"forward": {"calls": 1}}, 6, 6, 8)
     assert RunSummary.from_dict(s.to_dict()) == s
     assert "edges" not in s.to_dict()
+
+
+def test_the_cli_says_a_partial_gate_stopped_early() -> None:
+    from semgrad.cli.commands import _step_lines
+
+    [line] = _step_lines(StepRecord.from_dict(LEGACY))
+    assert "stopped early (2/20 scored" in line and "50.0%" not in line

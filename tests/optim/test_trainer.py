@@ -182,6 +182,13 @@ def test_early_stop_gate_saves_calls(tmp_path: Path) -> None:
     # concurrency 4 over 3 model nodes per example: chunks of 2 examples
     assert gate["early_stopped"] is True and gate["evaluated"] == 2 and gate["of"] == 20
     assert gate["tokens_saved_estimate"] > 0
+    # A score over 2 of 20 items is not the gate score (it was reported as one: 33.3 %,
+    # 22.2 % in RESULTS.md): partial, per item, and no candidate score.
+    assert gate["partial"] is True and gate["score"] is None and gate["partial_score"] == 0.0
+    assert gate["scores"] == {"g/0": 0.0, "g/1": 0.0}
+    assert history[1]["candidate_score"] is None
+    assert history[0]["gate"]["partial"] is False and len(history[0]["gate"]["scores"]) == 20
+    assert history[0]["gate"]["score"] == history[0]["candidate_score"] == 1.0
 
 
 class Killed(BaseException):

@@ -64,7 +64,12 @@ async def afit(
     files = RunFiles(root)
     if resume:
         trainer = Trainer.from_config(
-            load_run_config(root), root, llms=llms, metric=metric, progress=progress
+            load_run_config(root),
+            root,
+            llms=llms,
+            metric=metric,
+            budget_overrides=budget,
+            progress=progress,
         )
     else:
         if files.checkpoint.exists():
@@ -149,7 +154,8 @@ def fit(
     (``{"forward": llm, "backward": strong, "optimizer": strong}``), not recorded, so a
     CLI `resume` of such a run uses `models`. `optimizer`, `edges`, `budget`: a config's
     ``[optimizer]``, ``[edges]`` and ``[budget]``. `run_dir` defaults to ``runs/<name>``;
-    `resume=True` continues the run there (pass the metric again; the rest is recorded).
+    `resume=True` continues the run there (pass the metric again, and `budget` to raise
+    a limit; the rest is recorded).
 
     The sync door; in a running event loop use ``await semgrad.afit(...)``.
     """
