@@ -223,3 +223,28 @@ def test_metric_refs_round_trip() -> None:
     assert ref.endswith(":module_metric") and resolve_metric(ref, options) is module_metric
     with pytest.raises(ConfigError, match="cannot import"):
         resolve_metric("no_such_module_xyz:f")
+
+
+def test_a_config_names_file_splits_and_a_metric(tmp_path: Path) -> None:
+    from semgrad.optim.config import config_from_dict
+    from semgrad.optim.splits import load_splits, write_examples
+
+    write_examples(tmp_path / "train.jsonl", EXAMPLES[:5])
+    write_examples(tmp_path / "test.jsonl", EXAMPLES[5:])
+    data = {"train": "file:train.jsonl", "test": "file:test.jsonl"}
+    cfg = config_from_dict(
+        {"graph": {"hints": 1}, "data": {**data, "metric": "numeric"}}, base_dir=str(tmp_path)
+    )
+    splits = load_splits(cfg)
+    assert [e.id for e in splits.train] == [e.id for e in EXAMPLES[:5]]
+    assert splits.gate == splits.train and splits.metric == NumericMatch()
+    no_metric = config_from_dict({"graph": {"hints": 1}, "data": data}, base_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match=r"set data\.metric"):
+        load_splits(no_metric)
+    (tmp_path / "bad.jsonl").write_text('{"id": "x"}\n')
+    bad = config_from_dict(
+        {"graph": {"hints": 1}, "data": {**data, "train": "file:bad.jsonl", "metric": "exact"}},
+        base_dir=str(tmp_path),
+    )
+    with pytest.raises(sg.SemgradError, match=r"bad.jsonl line 1 is not an example"):
+        load_splits(bad)

@@ -338,3 +338,26 @@ def test_the_demonstration_config_loads_and_runs_on_fakes(
     )
     assert result.status == "finished" and result.steps_done == 2
     assert all(r["kind"] == "edges" for r in history(tmp_path / "run2"))
+
+
+def test_fit_learns_the_edges_of_a_swarm_built_in_python(tmp_path: Path) -> None:
+    import semgrad as sg
+
+    swarm = load_swarm(toy_spec(tmp_path / "toy.json"))
+    s = toy_splits()
+    result = sg.fit(
+        swarm,
+        s.train,
+        s.metric,
+        gate=s.gate,
+        test=s.test,
+        llms=toy_models(),
+        run_dir=tmp_path / "run",
+        steps=6,
+        edges={"schedule": "edges-only", "samples": 8, "batch_size": 4, "lr": 0.3},
+    )
+    assert result.graph is swarm and result.final_test == 1.0
+    assert json.loads((tmp_path / "run" / "best_graph.json").read_text())["kind"] == "swarm"
+    steps = RunFiles(tmp_path / "run").read_steps()
+    assert [r.kind for r in steps] == ["edges"] * 6 and steps[0].edges is not None
+    assert steps[-1].kept_edges == [f"{t}->decision" for t in TRUTHFUL]
