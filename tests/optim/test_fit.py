@@ -98,6 +98,9 @@ def test_fit_trains_a_python_graph_on_python_examples(tmp_path: Path) -> None:
     [step] = read_history(run_dir / "history.jsonl")
     assert step.accepted and step.gate is not None and step.candidate_score == 1.0
     assert step.gate.scores == {e.id: 1.0 for e in EXAMPLES[4:7]}
+    # The incumbent's per-item gate scores travel in the checkpoint (for paired gates).
+    checkpoint = json.loads((run_dir / "checkpoint.json").read_text())
+    assert checkpoint["incumbent_gate_scores"] == step.gate.scores
     # The run directory records the data and names the metric.
     config = json.loads((run_dir / "config.json").read_text())
     assert config["data"]["metric"] == "numeric"

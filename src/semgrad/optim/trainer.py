@@ -202,6 +202,8 @@ class Trainer:
         self.step = 0
         self.initial_gate: float | None = None
         self.best_gate: float | None = None
+        # The incumbent's gate score per item ({} when unknown: an ungated acceptance).
+        self.incumbent_scores: dict[str, float] = {}
         self.initial_test: float | None = None
         self.prior_spend: dict[str, dict[str, int]] = {}
 
@@ -292,6 +294,7 @@ class Trainer:
             "graph": self.graph.to_dict(),
             "initial_gate": self.initial_gate,
             "best_gate": self.best_gate,
+            "incumbent_gate_scores": self.incumbent_scores,
             "initial_test": self.initial_test,
             "optimizer": self.optimizer.state_dict(),
             "spend": self.spend(),
@@ -322,6 +325,7 @@ class Trainer:
             self.graph.load_state_dict(graph_from_dict(state["graph"]).state_dict())
         self.initial_gate = state.get("initial_gate")
         self.best_gate = state.get("best_gate")
+        self.incumbent_scores = dict(state.get("incumbent_gate_scores") or {})
         self.initial_test = state.get("initial_test")
         self.optimizer.load_state_dict(state.get("optimizer", {}))
         self.prior_spend = state.get("spend", {})
@@ -471,6 +475,9 @@ class Trainer:
         if accepted:
             if gate is not None:
                 self.best_gate = gate.score
+                self.incumbent_scores = dict(gate.scores)
+            else:
+                self.incumbent_scores = {}
         else:
             self.graph.load_state_dict(incumbent_state)
         if gate is not None and changed:
@@ -531,6 +538,7 @@ class Trainer:
                 self.graph = realised
                 gate = await self._gate(None)
                 self.best_gate = gate.score
+                self.incumbent_scores = dict(gate.scores)
             else:
                 self.graph = realised
         u = result.update
@@ -622,10 +630,10 @@ class Trainer:
         try:
             if self.initial_gate is None:
                 self.progress(InitialStarted(len(self.splits.gate), len(self.splits.test)))
-                self.initial_gate = _mean(
-                    await self._evaluate(self.splits.gate, what="initial gate")
-                )
+                initial = await self._evaluate(self.splits.gate, what="initial gate")
+                self.initial_gate = _mean(initial)
                 self.best_gate = self.initial_gate
+                self.incumbent_scores = {r.example.id: r.score.value for r in initial}
                 self.initial_test = _mean(
                     await self._evaluate(self.splits.test, what="initial test")
                 )
