@@ -10,7 +10,13 @@ early-stopped gate's mean over the items it scored was written as the candidate'
 and is read as a partial score (``GateResult.partial_mean``) with no candidate score.
 
     history.jsonl   one StepRecord per line       read_history / append_history
-    summary.json    RunSummary                     RunSummary.from_dict
+                                                   (RunFiles(run_dir).read_steps())
+    summary.json    RunSummary                     RunSummary.from_dict(json)
+
+Reading a run: ``RunFiles(run_dir).read_steps()`` gives the typed steps of any version;
+``RunSummary.from_dict(files.read_json(files.summary))`` the summary. Every ``from_dict``
+accepts missing keys (defaults: empty containers, None scores), so a partial or old file
+never needs defensive reads; ``to_dict`` writes JSON types only (tuples become lists).
 
 Progress events (`ProgressEvent`) are what the loop tells a progress callback as it goes;
 `StepFinished` carries the step's `StepRecord`.
