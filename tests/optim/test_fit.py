@@ -251,3 +251,22 @@ def test_a_config_names_file_splits_and_a_metric(tmp_path: Path) -> None:
     )
     with pytest.raises(sg.SemgradError, match=r"bad.jsonl line 1 is not an example"):
         load_splits(bad)
+
+
+def test_fit_inside_a_running_loop_says_to_await_afit(tmp_path: Path) -> None:
+    import asyncio
+
+    async def notebook_cell() -> sg.RunResult:
+        with pytest.raises(sg.SemgradError, match=r"await semgrad\.afit"):
+            sg.fit(graph(), EXAMPLES[:4], NumericMatch(), test=EXAMPLES[7:], llms=scripted())
+        return await sg.afit(
+            graph(),
+            EXAMPLES[:4],
+            NumericMatch(),
+            test=EXAMPLES[7:],
+            llms=scripted(),
+            run_dir=tmp_path / "run",
+            steps=1,
+        )
+
+    assert asyncio.run(notebook_cell()).final_test == 1.0

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from semgrad.data.example import Example
-from semgrad.errors import ConfigError
+from semgrad.errors import ConfigError, UserInputError
 from semgrad.evaluation.metrics import Metric
 from semgrad.graph.core import Graph
 from semgrad.llm.types import LLM
@@ -159,6 +159,16 @@ def fit(
 
     The sync door; in a running event loop use ``await semgrad.afit(...)``.
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no loop running: the sync door may start one
+    else:
+        raise UserInputError(
+            "semgrad.fit was called inside a running event loop (a notebook, an async "
+            "app), where it cannot start its own; use `await semgrad.afit(...)` with the "
+            "same arguments"
+        )
     return asyncio.run(
         afit(
             graph,
