@@ -40,3 +40,6 @@ def test_readme_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     graph = namespace["graph"]
     assert isinstance(graph, semgrad.Graph)
     assert "Answer: N" in graph.state_dict()["final.instruction"]
+    result = namespace["result"]
+    assert isinstance(result, semgrad.RunResult) and result.status == "finished"
+    assert (tmp_path / "runs" / "sums" / "data" / "train.jsonl").exists()

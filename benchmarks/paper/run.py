@@ -37,9 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from semgrad.evaluation.evaluator import aevaluate
+from semgrad.graph.core import Graph
 from semgrad.optim.config import RunConfig, config_from_dict
+from semgrad.optim.records import (
+    BudgetStopped,
+    InitialScored,
+    ProgressEvent,
+    StepFinished,
+    read_history,
+)
 from semgrad.optim.runfiles import atomic_write_json
-from semgrad.optim.trainer import Trainer, load_initial_graph
+from semgrad.optim.trainer import Trainer, load_model
 
 HERE = Path(__file__).resolve().parent
 
@@ -117,24 +125,30 @@ def _method_cost(spend: dict[str, dict[str, int]]) -> dict[str, int]:
 def _efficiency(run_dir: Path) -> dict[str, Any]:
     """Cost (method's requests and tokens) spent until the final graph was reached: the
     initial gate scoring plus every step up to the last accepted one."""
-    history = run_dir / "history.jsonl"
-    steps = [json.loads(line) for line in history.read_text().splitlines()] if history.exists() else []
-    last = max((s["step"] for s in steps if s.get("accepted")), default=-1)
+    steps = read_history(run_dir / "history.jsonl")
+    last = max((s.step for s in steps if s.accepted), default=-1)
     to_final = {"requests": 0, "tokens": 0}
     total = {"requests": 0, "tokens": 0}
     for s in steps:
-        cost = _method_cost(s.get("spend", {}))
+        cost = _method_cost(s.spend)
         for k in total:
             total[k] += cost[k]
-            if s["step"] <= last:
+            if s.step <= last:
                 to_final[k] += cost[k]
     return {
-        "accepted_steps": [s["step"] for s in steps if s.get("accepted")],
+        "accepted_steps": [s.step for s in steps if s.accepted],
         "last_accepted_step": last,
         "steps_cost": total,
         "steps_cost_to_final": to_final,
-        "gate_scores": [s.get("candidate_score") for s in steps],
+        # None when nothing was gated or the early-stop gate scored only part of the set.
+        "gate_scores": [s.candidate_score for s in steps],
     }
+
+
+def initial_graph(config: RunConfig) -> Graph:
+    graph = load_model(config)
+    assert isinstance(graph, Graph)  # the paper's protocol optimizes a single graph
+    return graph
 
 
 def _eval_cost(results: Any) -> dict[str, int]:
@@ -153,20 +167,21 @@ async def run_cell(task: str, method: str, seed: int, args: argparse.Namespace) 
     run_dir = HERE / "runs" / cell_name(task, method, seed)
     resume = (run_dir / "checkpoint.json").exists()
 
-    def progress(kind: str, data: dict[str, Any]) -> None:
-        if kind == "initial_done":
-            print(f"    initial gate {data['gate']:.3f} test {data['test']:.3f}", flush=True)
-        elif kind == "step_done":
+    def progress(event: ProgressEvent) -> None:
+        if isinstance(event, InitialScored):
+            print(f"    initial gate {event.gate:.3f} test {event.test:.3f}", flush=True)
+        elif isinstance(event, StepFinished):
+            r = event.record
             print(
-                f"    step {data['step']}: candidate {data['candidate_score']} vs "
-                f"{data['incumbent_score']} -> {'accepted' if data['accepted'] else 'rejected'}"
-                f" ({data['wall_s']:.0f} s)",
+                f"    step {r.step}: candidate {r.candidate_score} vs "
+                f"{r.incumbent_score} -> {'accepted' if r.accepted else 'rejected'}"
+                f" ({r.wall_s:.0f} s)",
                 flush=True,
             )
-        elif kind == "budget":
-            print(f"    {data['message']}", flush=True)
+        elif isinstance(event, BudgetStopped):
+            print(f"    {event.message}", flush=True)
 
-    trainer = Trainer(config, run_dir, progress=progress)
+    trainer = Trainer.from_config(config, run_dir, progress=progress)
     try:
         t0 = time.perf_counter()
         result = await trainer.run(resume=resume)
@@ -178,7 +193,7 @@ async def run_cell(task: str, method: str, seed: int, args: argparse.Namespace) 
         test = trainer.splits.test
         metric = trainer.splits.metric
         ctx = trainer.ctx.with_phase("evaluation")
-        initial = await aevaluate(load_initial_graph(config), test, metric, ctx)
+        initial = await aevaluate(initial_graph(config), test, metric, ctx)
         final = await aevaluate(trainer.graph, test, metric, ctx)
         # The method's cost is everything but scoring the test split (before and after).
         test_cost = [_eval_cost(initial.results), _eval_cost(final.results)]
@@ -235,12 +250,12 @@ async def recost(path: Path, record: dict[str, Any], args: argparse.Namespace) -
     """Recompute a results file's test-scoring cost and optimization cost from the cache
     (files written before the cost split; no model call when the cache has the run)."""
     config = make_config(record["task"], record["method"], record["seed"], args)
-    trainer = Trainer(config, HERE / "runs" / "_recost")
+    trainer = Trainer.from_config(config, HERE / "runs" / "_recost")
     try:
         ctx = trainer.ctx.with_phase("evaluation")
         test, metric = trainer.splits.test, trainer.splits.metric
-        initial = await aevaluate(load_initial_graph(config), test, metric, ctx)
-        final_graph = load_initial_graph(config)
+        initial = await aevaluate(initial_graph(config), test, metric, ctx)
+        final_graph = initial_graph(config)
         final_graph.load_state_dict(record["final_state"])
         final = await aevaluate(final_graph, test, metric, ctx)
     finally:

@@ -24,9 +24,9 @@ from typing import Any
 
 from semgrad.evaluation.evaluator import aevaluate
 from semgrad.optim.config import RunConfig, load_config
+from semgrad.optim.records import InitialScored, ProgressEvent, StepFinished, read_history
 from semgrad.optim.runfiles import atomic_write_json
-from semgrad.optim.swarm_trainer import SwarmTrainer
-from semgrad.optim.trainer import make_trainer
+from semgrad.optim.trainer import Trainer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -39,20 +39,16 @@ def seeded(config: RunConfig, seed: int) -> RunConfig:
     return config.model_copy(update={"seed": seed, "name": f"{config.name}-seed{seed}", "data": data})
 
 
-def _history(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "history.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
 async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
-    def progress(kind: str, data: dict[str, Any]) -> None:
-        if kind == "initial_done":
-            print(f"    initial gate {data['gate']:.3f} test {data['test']:.3f}", flush=True)
-        elif kind == "step_done" and data.get("kind") == "edges":
-            probs = " ".join(f"{k.split('->')[0]}={v:.2f}" for k, v in data["edge_probabilities"].items())
-            print(f"    step {data['step']}: {probs}", flush=True)
+    def progress(event: ProgressEvent) -> None:
+        if isinstance(event, InitialScored):
+            print(f"    initial gate {event.gate:.3f} test {event.test:.3f}", flush=True)
+        elif isinstance(event, StepFinished) and event.record.kind == "edges":
+            r = event.record
+            probs = " ".join(f"{k.split('->')[0]}={v:.2f}" for k, v in r.edge_probabilities.items())
+            print(f"    step {r.step}: {probs}", flush=True)
 
-    trainer = make_trainer(config, run_dir, progress=progress)
+    trainer = Trainer.from_config(config, run_dir, progress=progress)
     try:
         t0 = time.perf_counter()
         result = await trainer.run(resume=(run_dir / "checkpoint.json").exists())
@@ -62,7 +58,7 @@ async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
     if result.status != "finished":
         raise SystemExit(f"{run_dir.name} stopped: {result.message}")
     summary = json.loads((run_dir / "summary.json").read_text())
-    steps = _history(run_dir)
+    steps = read_history(run_dir / "history.jsonl")
     return {
         "seed": config.seed,
         "config": config.model_dump(exclude={"base_dir"}),
@@ -71,11 +67,8 @@ async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
         "initial_gate": result.initial_gate,
         "final_gate": result.best_gate,
         "edges": summary["edges"],
-        "probabilities_by_step": [s["edge_probabilities"] for s in steps],
-        "mean_sampled_utility_by_step": [
-            s["edges"]["mean_utility"] if isinstance(s.get("edges"), dict) and "mean_utility" in s["edges"] else None
-            for s in steps
-        ],
+        "probabilities_by_step": [s.edge_probabilities for s in steps],
+        "mean_sampled_utility_by_step": [s.edges.mean_utility if s.edges else None for s in steps],
         "spend": result.spend,
         "wall_s": round(wall, 1),
         "run_dir": str(run_dir.relative_to(ROOT)),
@@ -85,10 +78,10 @@ async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
 
 async def score_agents(config: RunConfig, run_dir: Path) -> dict[str, Any]:
     """Each agent alone (only its edge to the decision kept) on the test split."""
-    trainer = make_trainer(config, run_dir)
-    assert isinstance(trainer, SwarmTrainer)
+    trainer = Trainer.from_config(config, run_dir)
+    assert trainer.edge_step is not None
     try:
-        swarm = trainer.swarm
+        swarm = trainer.edge_step.swarm
         ctx = trainer.ctx.with_phase("evaluation")
         out: dict[str, Any] = {}
         for edge in swarm.edges:

@@ -44,10 +44,13 @@ from semgrad.optim import (
     Optimizer,
     Proposal,
     RunConfig,
+    RunResult,
     SemanticGradientDescent,
+    Trainer,
     afit,
     fit,
     load_config,
+    records,
 )
 from semgrad.swarm import EdgeOptimizer, EdgeParameter, Swarm, load_swarm
 
@@ -82,6 +85,7 @@ __all__ = [
     "RetryPolicy",
     "RunConfig",
     "RunContext",
+    "RunResult",
     "Score",
     "ScriptedLLM",
     "SemanticGradientDescent",
@@ -89,6 +93,7 @@ __all__ = [
     "Swarm",
     "Task",
     "Trace",
+    "Trainer",
     "Usage",
     "__version__",
     "aevaluate",
@@ -107,6 +112,7 @@ __all__ = [
     "load_swarm",
     "load_task",
     "metric_for",
+    "records",
     "run",
     "split",
 ]

@@ -15,7 +15,7 @@ from semgrad.llm.fakes import ScriptedLLM
 from semgrad.llm.types import Request
 from semgrad.optim.config import config_from_dict
 from semgrad.optim.runfiles import RunFiles
-from semgrad.optim.trainer import Splits, fit
+from semgrad.optim.trainer import Splits, optimize
 
 WORDS = [
     "apple",
@@ -99,7 +99,7 @@ def config(**overrides: object) -> object:
 
 
 def test_learns_the_format_through_feedback(tmp_path: Path) -> None:
-    result = fit(config(), tmp_path / "run", llms=models(), splits=splits())  # type: ignore[arg-type]
+    result = optimize(config(), tmp_path / "run", llms=models(), splits=splits())  # type: ignore[arg-type]
     assert result.status == "finished"
     assert result.initial_test == 0.0 and result.final_test == 1.0
     files = RunFiles(tmp_path / "run")
@@ -127,14 +127,14 @@ def test_learns_the_format_through_feedback(tmp_path: Path) -> None:
 
 def test_independent_mode_makes_one_call_per_input(tmp_path: Path) -> None:
     cfg = config(optimizer={"backward": "independent"}, steps=1)
-    fit(cfg, tmp_path / "run", llms=models(), splits=splits())  # type: ignore[arg-type]
+    optimize(cfg, tmp_path / "run", llms=models(), splits=splits())  # type: ignore[arg-type]
     step = RunFiles(tmp_path / "run").read_history()[0]
     assert step["spend"]["backward"]["calls"] == 4  # 2 examples x 2 inputs
 
 
 def test_no_gradient_ablation_shows_only_final_feedback(tmp_path: Path) -> None:
     cfg = config(optimizer={"use_gradients": False}, steps=1)
-    fit(cfg, tmp_path / "run", llms=models(), splits=splits())  # type: ignore[arg-type]
+    optimize(cfg, tmp_path / "run", llms=models(), splits=splits())  # type: ignore[arg-type]
     step = RunFiles(tmp_path / "run").read_history()[0]
     assert step["spend"]["backward"]["calls"] == 0
     assert step["gradients"]["hint_1.instruction"] == []
@@ -143,7 +143,7 @@ def test_no_gradient_ablation_shows_only_final_feedback(tmp_path: Path) -> None:
 def test_gate_rejects_a_worse_candidate(tmp_path: Path) -> None:
     m = models()
     m["optimizer"] = ScriptedLLM(lambda r: "<improved>Reply in lowercase.</improved>")
-    result = fit(config(steps=1), tmp_path / "run", llms=m, splits=splits())  # type: ignore[arg-type]
+    result = optimize(config(steps=1), tmp_path / "run", llms=m, splits=splits())  # type: ignore[arg-type]
     step = RunFiles(tmp_path / "run").read_history()[0]
     assert step["accepted"] is False and step["candidate_score"] == 0.0
     assert "UPPERCASE" not in json.dumps(step["state"])
@@ -174,7 +174,7 @@ def test_early_stop_gate_saves_calls(tmp_path: Path) -> None:
         Example(f"g/{i}", {"question": f"word: {w}"}, w.upper()) for i, w in enumerate(WORDS * 2)
     ]
     sp = Splits(ex.train, tuple(full[:20]), ex.test, ex.metric)
-    fit(cfg, tmp_path / "run", llms=m, splits=sp)  # type: ignore[arg-type]
+    optimize(cfg, tmp_path / "run", llms=m, splits=sp)  # type: ignore[arg-type]
     history = RunFiles(tmp_path / "run").read_history()
     assert history[0]["accepted"] and history[0]["gate"]["early_stopped"] is False
     gate = history[1]["gate"]
@@ -182,6 +182,13 @@ def test_early_stop_gate_saves_calls(tmp_path: Path) -> None:
     # concurrency 4 over 3 model nodes per example: chunks of 2 examples
     assert gate["early_stopped"] is True and gate["evaluated"] == 2 and gate["of"] == 20
     assert gate["tokens_saved_estimate"] > 0
+    # A score over 2 of 20 items is not the gate score (it was reported as one: 33.3 %,
+    # 22.2 % in RESULTS.md): partial, per item, and no candidate score.
+    assert gate["partial"] is True and gate["score"] is None and gate["partial_score"] == 0.0
+    assert gate["scores"] == {"g/0": 0.0, "g/1": 0.0}
+    assert history[1]["candidate_score"] is None
+    assert history[0]["gate"]["partial"] is False and len(history[0]["gate"]["scores"]) == 20
+    assert history[0]["gate"]["score"] == history[0]["candidate_score"] == 1.0
 
 
 class Killed(BaseException):
@@ -189,7 +196,7 @@ class Killed(BaseException):
 
 
 def _run_to_completion(tmp_path: Path, name: str) -> dict[str, str]:
-    fit(config(steps=3), tmp_path / name, llms=models(), splits=splits())  # type: ignore[arg-type]
+    optimize(config(steps=3), tmp_path / name, llms=models(), splits=splits())  # type: ignore[arg-type]
     return json.loads((tmp_path / name / "best_graph.json").read_text())
 
 
@@ -207,10 +214,10 @@ def test_crash_then_resume_reaches_the_same_graph(tmp_path: Path) -> None:
     crashing["optimizer"] = ScriptedLLM(flaky_optimizer)
     run_dir = tmp_path / "crash"
     with pytest.raises(Killed):
-        fit(config(steps=3), run_dir, llms=crashing, splits=splits())  # type: ignore[arg-type]
+        optimize(config(steps=3), run_dir, llms=crashing, splits=splits())  # type: ignore[arg-type]
     state = json.loads((run_dir / "checkpoint.json").read_text())
     assert state["step"] == 1 and state["status"] == "running"
-    result = fit(config(steps=3), run_dir, resume=True, llms=models(), splits=splits())  # type: ignore[arg-type]
+    result = optimize(config(steps=3), run_dir, resume=True, llms=models(), splits=splits())  # type: ignore[arg-type]
     assert result.steps_done == 3
     assert json.loads((run_dir / "best_graph.json").read_text()) == reference
     assert [h["step"] for h in RunFiles(run_dir).read_history()] == [0, 1, 2]
@@ -219,14 +226,14 @@ def test_crash_then_resume_reaches_the_same_graph(tmp_path: Path) -> None:
 def test_budget_stop_is_clean_and_resumable(tmp_path: Path) -> None:
     cfg = config(steps=2, budget={"calls": 60})
     run_dir = tmp_path / "run"
-    result = fit(cfg, run_dir, llms=models(), splits=splits())  # type: ignore[arg-type]
+    result = optimize(cfg, run_dir, llms=models(), splits=splits())  # type: ignore[arg-type]
     assert result.status == "budget" and "calls" in result.message
     state = json.loads((run_dir / "checkpoint.json").read_text())
     assert state["status"] == "budget"
     assert state["budget_spent"]["calls"] <= 60
     total_calls = sum(p["calls"] for p in state["spend"].values())
     assert total_calls <= 60
-    more = fit(
+    more = optimize(
         cfg, run_dir, resume=True, llms=models(), splits=splits(), budget_overrides={"calls": 1000}
     )  # type: ignore[arg-type]
     assert more.status == "finished" and more.final_test == 1.0
@@ -249,7 +256,7 @@ def test_a_proposal_that_parrots_the_request_is_a_failed_proposal(tmp_path: Path
             "avoided these mistakes.</improved>"
         )
     )
-    fit(config(steps=1), tmp_path / "run", llms=m, splits=splits())  # type: ignore[arg-type]
+    optimize(config(steps=1), tmp_path / "run", llms=m, splits=splits())  # type: ignore[arg-type]
     step = RunFiles(tmp_path / "run").read_history()[0]
     assert step["changed"] == []
     assert all("repeats the optimizer's own instructions" in p["error"] for p in step["proposals"])
@@ -286,7 +293,7 @@ def test_a_step_that_changed_nothing_asks_once_more_at_a_higher_temperature(tmp_
         return "<improved>Reply with the word in UPPERCASE only.</improved>"
 
     m["optimizer"] = ScriptedLLM(echo_then_fix)
-    result = fit(config(steps=1), tmp_path / "run", llms=m, splits=splits())  # type: ignore[arg-type]
+    result = optimize(config(steps=1), tmp_path / "run", llms=m, splits=splits())  # type: ignore[arg-type]
     step = RunFiles(tmp_path / "run").read_history()[0]
     assert step["changed"] == ["final.instruction"] and step["accepted"] is True
     assert len(step["proposals"]) == 6  # three first proposals, three retried
@@ -337,7 +344,7 @@ def test_a_proposal_that_pastes_a_training_question_is_a_failed_proposal(tmp_pat
     m["optimizer"] = ScriptedLLM(
         lambda r: f"<improved>Reply in UPPERCASE. Example: {story}, so ten.</improved>"
     )
-    fit(config(steps=1), tmp_path / "run", llms=m, splits=long)  # type: ignore[arg-type]
+    optimize(config(steps=1), tmp_path / "run", llms=m, splits=long)  # type: ignore[arg-type]
     step = RunFiles(tmp_path / "run").read_history()[0]
     assert step["changed"] == []
     assert all("copies a training example's input" in p["error"] for p in step["proposals"])

@@ -19,7 +19,7 @@ from semgrad.evaluation.metrics import Score
 from semgrad.llm.fakes import ScriptedLLM
 from semgrad.llm.types import Request
 from semgrad.optim.config import config_from_dict
-from semgrad.optim.trainer import Splits, fit
+from semgrad.optim.trainer import Splits, optimize
 from semgrad.report import RunData, load_run, render_html, render_report
 from semgrad.report.load import read_run
 from semgrad.report.markup import Html, el, esc, word_diff
@@ -537,7 +537,7 @@ def test_the_report_of_a_real_training_run(tmp_path: Path) -> None:
         "backward": ScriptedLLM(backward_reply),
         "optimizer": ScriptedLLM(optimizer_reply),
     }
-    fit(cfg, tmp_path / "run", llms=llms, splits=splits)  # type: ignore[arg-type]
+    optimize(cfg, tmp_path / "run", llms=llms, splits=splits)  # type: ignore[arg-type]
     page = render_report(tmp_path / "run").read_text(encoding="utf-8")
     text = text_of(page)
     assert "<script" not in page.lower() and "&lt;script&gt;" in page

@@ -12,7 +12,7 @@ from semgrad.evaluation.metrics import ChoiceMatch
 from semgrad.graph import FunctionNode, Graph, LLMNode, Parameter
 from semgrad.llm.fakes import ScriptedLLM
 from semgrad.llm.types import Request
-from semgrad.optim.trainer import Splits
+from semgrad.optim.splits import Splits
 from semgrad.swarm import EdgeParameter, Swarm
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,9 +15,9 @@ from semgrad.errors import ConfigError
 from semgrad.llm.fakes import FakeOpenAIServer, ScriptedLLM
 from semgrad.llm.types import Request
 from semgrad.optim.config import RunConfig, config_from_dict, load_config
+from semgrad.optim.edge_step import step_kind
 from semgrad.optim.runfiles import RunFiles
-from semgrad.optim.swarm_trainer import SwarmTrainer, step_kind
-from semgrad.optim.trainer import Trainer, fit, make_trainer
+from semgrad.optim.trainer import Trainer, optimize
 from semgrad.report import render_report
 from semgrad.swarm import load_swarm, swarm_from_dict
 
@@ -42,7 +42,7 @@ def history(run_dir: Path) -> list[dict[str, Any]]:
 
 def test_edge_steps_cut_the_liars(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    result = fit(config(tmp_path), run_dir, llms=toy_models(), splits=toy_splits())
+    result = optimize(config(tmp_path), run_dir, llms=toy_models(), splits=toy_splits())
     assert result.status == "finished" and result.steps_done == 6
     assert result.initial_test == 0.0 and result.final_test == 1.0  # liars outvoted the truth
     rows = history(run_dir)
@@ -78,7 +78,7 @@ def test_edge_steps_cut_the_liars(tmp_path: Path) -> None:
 def test_node_steps_on_a_swarm_teach_the_liars(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     cfg = config(tmp_path, steps=1, schedule="nodes-only")
-    result = fit(cfg, run_dir, llms=toy_models(), splits=toy_splits())
+    result = optimize(cfg, run_dir, llms=toy_models(), splits=toy_splits())
     assert result.final_test == 1.0
     step = history(run_dir)[0]
     assert step["kind"] == "nodes" and step["edges"] is None and step["accepted"] is True
@@ -100,7 +100,7 @@ def test_node_steps_on_a_swarm_teach_the_liars(tmp_path: Path) -> None:
 )
 def test_schedules(tmp_path: Path, schedule: str, kinds: list[str]) -> None:
     assert [step_kind(schedule, i) for i in range(4)] == kinds
-    fit(
+    optimize(
         config(tmp_path, steps=4, schedule=schedule),
         tmp_path / "run",
         llms=toy_models(),
@@ -122,18 +122,18 @@ def test_schedules(tmp_path: Path, schedule: str, kinds: list[str]) -> None:
 def test_one_budget_covers_edges_and_a_stop_resumes_to_the_same_result(tmp_path: Path) -> None:
     reference = tmp_path / "ref"
     cfg = config(tmp_path, steps=4, schedule="alternate")
-    fit(cfg, reference, llms=toy_models(), splits=toy_splits())
+    optimize(cfg, reference, llms=toy_models(), splits=toy_splits())
     ref_best = json.loads(RunFiles(reference).best_graph.read_text())
 
     run_dir = tmp_path / "run"
     limited = config_from_dict(
         {**cfg.model_dump(exclude={"base_dir"}), "budget": {"edges.calls": 60}}
     )
-    stopped = fit(limited, run_dir, llms=toy_models(), splits=toy_splits())
+    stopped = optimize(limited, run_dir, llms=toy_models(), splits=toy_splits())
     assert stopped.status == "budget" and "edges.calls" in stopped.message
     state = json.loads((run_dir / "checkpoint.json").read_text())
     assert state["budget_spent"]["edges.calls"] <= 60
-    more = fit(
+    more = optimize(
         limited,
         run_dir,
         resume=True,
@@ -156,7 +156,7 @@ def strip(row: dict[str, Any]) -> dict[str, Any]:
 def test_crash_then_resume_continues_exactly(tmp_path: Path) -> None:
     cfg = config(tmp_path, steps=5, schedule="alternate")
     reference = tmp_path / "ref"
-    fit(cfg, reference, llms=toy_models(), splits=toy_splits())
+    optimize(cfg, reference, llms=toy_models(), splits=toy_splits())
     ref_rows = history(reference)
     first_step_calls = ref_rows[0]["spend"]["edges"]["requests"]
 
@@ -173,11 +173,11 @@ def test_crash_then_resume_continues_exactly(tmp_path: Path) -> None:
     models["forward"] = ScriptedLLM(crash_in_the_third_step)
     run_dir = tmp_path / "crash"
     with pytest.raises(Killed):
-        fit(cfg, run_dir, llms=models, splits=toy_splits())
+        optimize(cfg, run_dir, llms=models, splits=toy_splits())
     state = json.loads((run_dir / "checkpoint.json").read_text())
     assert state["step"] == 2 and state["status"] == "running"
     assert state["edge_optimizer"]["t"] == 1 and set(state["swarm"]["edges"][0]) >= {"logit"}
-    result = fit(cfg, run_dir, resume=True, llms=toy_models(), splits=toy_splits())
+    result = optimize(cfg, run_dir, resume=True, llms=toy_models(), splits=toy_splits())
     assert result.steps_done == 5
     assert (run_dir / "best_graph.json").read_text() == (reference / "best_graph.json").read_text()
     assert [strip(r) for r in history(run_dir)] == [strip(r) for r in ref_rows]
@@ -204,7 +204,7 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
         }
     )
     with pytest.raises(ConfigError, match="swarm spec"):
-        make_trainer(single, tmp_path / "run", llms=toy_models(), splits=toy_splits())  # type: ignore[arg-type]
+        Trainer.from_config(single, tmp_path / "run", llms=toy_models(), splits=toy_splits())
 
 
 def test_a_single_graph_config_still_gets_the_plain_trainer(tmp_path: Path) -> None:
@@ -215,10 +215,10 @@ def test_a_single_graph_config_still_gets_the_plain_trainer(tmp_path: Path) -> N
             "models": {"cache_mode": "off"},
         }
     )
-    trainer = make_trainer(single, tmp_path / "run", llms=toy_models(), splits=toy_splits())  # type: ignore[arg-type]
-    assert type(trainer) is Trainer
+    trainer = Trainer.from_config(single, tmp_path / "run", llms=toy_models(), splits=toy_splits())
+    assert trainer.edge_step is None
     assert "edges" not in single.model_dump(exclude={"edges"})
-    fit(single, tmp_path / "run", llms=toy_models(), splits=toy_splits())  # type: ignore[arg-type]
+    optimize(single, tmp_path / "run", llms=toy_models(), splits=toy_splits())  # type: ignore[arg-type]
     assert "edges" not in json.loads(RunFiles(tmp_path / "run").config.read_text())
     row = history(tmp_path / "run")[0]
     assert "kind" not in row and "edges" not in row["spend"]
@@ -226,7 +226,7 @@ def test_a_single_graph_config_still_gets_the_plain_trainer(tmp_path: Path) -> N
 
 def test_the_report_draws_the_edge_probabilities(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    fit(
+    optimize(
         config(tmp_path, steps=4, schedule="alternate"),
         run_dir,
         llms=toy_models(),
@@ -255,7 +255,7 @@ def test_an_instruction_with_markup_is_escaped_in_a_swarm_report(tmp_path: Path)
             "edges": {"schedule": "edges-only"},
         }
     )
-    fit(cfg, tmp_path / "run", llms=toy_models(), splits=toy_splits())
+    optimize(cfg, tmp_path / "run", llms=toy_models(), splits=toy_splits())
     page = render_report(tmp_path / "run").read_text()
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
 
@@ -271,7 +271,7 @@ def test_cli_exports_the_swarm_or_its_realisation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = tmp_path / "run"
-    fit(config(tmp_path, steps=2), run_dir, llms=toy_models(), splits=toy_splits())
+    optimize(config(tmp_path, steps=2), run_dir, llms=toy_models(), splits=toy_splits())
     assert cli("export", str(run_dir)) == 0
     exported = json.loads(capsys.readouterr().out)
     assert exported["kind"] == "swarm" and len(exported["edges"]) == 5
@@ -327,14 +327,37 @@ def test_the_demonstration_config_loads_and_runs_on_fakes(
         return "Answer: True" if "adversary" not in request.node else "Answer: False"
 
     fake = ScriptedLLM(reply)
-    trainer = make_trainer(
+    trainer = Trainer.from_config(
         short, tmp_path / "run", llms={"forward": fake, "backward": fake, "optimizer": fake}
     )
-    assert isinstance(trainer, SwarmTrainer)
+    assert trainer.edge_step is not None
     assert len(trainer.splits.train) == 12 and len(trainer.splits.test) == 20
     assert trainer.graph.nodes["decision"].inputs == tuple(f"{a}/answer" for a in swarm.agents)
-    result = fit(
+    result = optimize(
         short, tmp_path / "run2", llms={"forward": fake, "backward": fake, "optimizer": fake}
     )
     assert result.status == "finished" and result.steps_done == 2
     assert all(r["kind"] == "edges" for r in history(tmp_path / "run2"))
+
+
+def test_fit_learns_the_edges_of_a_swarm_built_in_python(tmp_path: Path) -> None:
+    import semgrad as sg
+
+    swarm = load_swarm(toy_spec(tmp_path / "toy.json"))
+    s = toy_splits()
+    result = sg.fit(
+        swarm,
+        s.train,
+        s.metric,
+        gate=s.gate,
+        test=s.test,
+        llms=toy_models(),
+        run_dir=tmp_path / "run",
+        steps=6,
+        edges={"schedule": "edges-only", "samples": 8, "batch_size": 4, "lr": 0.3},
+    )
+    assert result.graph is swarm and result.final_test == 1.0
+    assert json.loads((tmp_path / "run" / "best_graph.json").read_text())["kind"] == "swarm"
+    steps = RunFiles(tmp_path / "run").read_steps()
+    assert [r.kind for r in steps] == ["edges"] * 6 and steps[0].edges is not None
+    assert steps[-1].kept_edges == [f"{t}->decision" for t in TRUTHFUL]

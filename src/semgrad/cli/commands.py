@@ -41,6 +41,16 @@ from semgrad.llm.meter import Meter
 from semgrad.llm.retry import RetryPolicy
 from semgrad.llm.stack import build_llm
 from semgrad.llm.types import LLM
+from semgrad.optim.records import (
+    BudgetStopped,
+    ExamplesScored,
+    InitialScored,
+    ProgressEvent,
+    Resumed,
+    StepFinished,
+    StepRecord,
+    StepStarted,
+)
 
 if TYPE_CHECKING:
     from semgrad.optim.config import RunConfig
@@ -389,45 +399,58 @@ class _RunProgress:
     def __exit__(self, *_exc: object) -> None:
         self.bars.stop()
 
-    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+    def __call__(self, event: ProgressEvent) -> None:
         say = self.bars.console.print
-        if kind == "examples":
+        if isinstance(event, ExamplesScored):
             self.bars.update(
                 self.examples,
-                description=f"  {data['what']}",
-                completed=data["done"],
-                total=data["total"],
-                visible=data["done"] < data["total"],
+                description=f"  {event.what}",
+                completed=event.done,
+                total=event.total,
+                visible=event.done < event.total,
             )
-        elif kind == "initial_done":
-            say(f"initial: gate {data['gate']:.1%}, test {data['test']:.1%}")
-        elif kind == "resume":
-            say(f"resuming after step {data['step']}")
-        elif kind == "step":
+        elif isinstance(event, InitialScored):
+            say(f"initial: gate {event.gate:.1%}, test {event.test:.1%}")
+        elif isinstance(event, Resumed):
+            say(f"resuming after step {event.step}")
+        elif isinstance(event, StepStarted):
             self.bars.update(
-                self.steps, description="steps", completed=data["step"], total=data["steps"]
+                self.steps, description="steps", completed=event.step, total=event.steps
             )
-        elif kind == "step_done":
+        elif isinstance(event, StepFinished):
             self.bars.update(self.steps, advance=1)
-            cand, inc = data.get("candidate_score"), data.get("incumbent_score")
-            verdict = "[green]accepted[/]" if data["accepted"] else "[yellow]rejected[/]"
-            edges = data.get("edges")
-            if edges:
-                say(
-                    f"step {data['step'] + 1} edges: mean utility {_pct(edges['mean_utility'])}, "
-                    f"baseline {_pct(edges['baseline_used'])}; kept: "
-                    f"{escape(', '.join(edges['kept']) or 'nothing')}"
-                    + (f"; gate {_pct(edges['gate'].get('score'))}" if edges["regated"] else "")
-                )
-                if data.get("kind") == "edges":
-                    return
-            changed = ", ".join(data.get("changed", [])) or "nothing"
-            say(
-                f"step {data['step'] + 1}: candidate {_pct(cand)} vs incumbent {_pct(inc)} → "
-                f"{verdict} (changed: {escape(changed)}; {data['wall_s']:.1f} s)"
-            )
-        elif kind == "budget":
-            say(f"[yellow]stopped: {escape(data['message'])}[/]")
+            for line in _step_lines(event.record):
+                say(line)
+        elif isinstance(event, BudgetStopped):
+            say(f"[yellow]stopped: {escape(event.message)}[/]")
+
+
+def _step_lines(record: StepRecord) -> list[str]:
+    """What the CLI prints for a finished step (Rich markup, model text escaped)."""
+    lines = []
+    edges = record.edges
+    if edges is not None:
+        lines.append(
+            f"step {record.step + 1} edges: mean utility {_pct(edges.mean_utility)}, "
+            f"baseline {_pct(edges.baseline_used)}; kept: "
+            f"{escape(', '.join(edges.kept) or 'nothing')}"
+            + (f"; gate {_pct(edges.gate.score)}" if edges.gate else "")
+        )
+        if record.kind == "edges":
+            return lines
+    gate = record.gate
+    if gate is not None and gate.partial:
+        candidate = f"stopped early ({gate.evaluated}/{gate.of} scored, cannot win)"
+    else:
+        candidate = _pct(record.candidate_score)
+    verdict = "[green]accepted[/]" if record.accepted else "[yellow]rejected[/]"
+    changed = ", ".join(record.changed) or "nothing"
+    lines.append(
+        f"step {record.step + 1}: candidate {candidate} vs incumbent "
+        f"{_pct(record.incumbent_score)} → {verdict} (changed: {escape(changed)}; "
+        f"{record.wall_s:.1f} s)"
+    )
+    return lines
 
 
 def _pct(value: float | None) -> str:
@@ -465,14 +488,14 @@ def _print_run_result(result: RunResult) -> None:
         out.print(f"resume with: semgrad resume {result.run_dir} --budget KEY=N")
 
 
-def _fit_and_report(
+def _optimize_and_report(
     config: RunConfig, run_dir: Path, *, resume: bool, budget: list[str] | None
 ) -> None:
-    from semgrad.optim.trainer import fit
+    from semgrad.optim.trainer import optimize
     from semgrad.report import render_report
 
     with _RunProgress() as progress:
-        result = fit(
+        result = optimize(
             config,
             run_dir,
             resume=resume,
@@ -516,7 +539,7 @@ def optimize(
                 f"or pass --overwrite to start again"
             )
         shutil.rmtree(run_dir)
-    _fit_and_report(config, run_dir, resume=False, budget=budget)
+    _optimize_and_report(config, run_dir, resume=False, budget=budget)
 
 
 @app.command()
@@ -527,7 +550,7 @@ def resume(
     """Continue a run after a crash, a kill or a budget stop, from its last completed step."""
     from semgrad.optim.trainer import load_run_config
 
-    _fit_and_report(load_run_config(run_dir), run_dir, resume=True, budget=budget)
+    _optimize_and_report(load_run_config(run_dir), run_dir, resume=True, budget=budget)
 
 
 @app.command()

@@ -75,6 +75,8 @@ class GraphConfig(_Strict):
 
 
 class DataConfig(_Strict):
+    """The splits: task specs (``bbh:navigate:train``) or ``file:PATH`` (JSONL examples)."""
+
     train: str
     gate: str = "train"
     test: str
@@ -85,6 +87,10 @@ class DataConfig(_Strict):
     # Seed of the one shuffle that carves the splits; defaults to the run's seed. Fix it to
     # compare seeds of the optimizer on the same train/gate/test examples.
     split_seed: int | None = None
+    # The metric, when not the task's: a built-in name ("numeric", "exact", "choice",
+    # "label") with its options, or "module:qualname" (see semgrad.optim.splits).
+    metric: str | None = None
+    metric_options: dict[str, Any] = Field(default_factory=dict)
 
 
 class OptimizerConfig(_Strict):

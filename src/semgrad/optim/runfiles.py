@@ -3,12 +3,15 @@
 RUN_DIR/
   config.json        the validated config the run started from
   checkpoint.json    the state after the last completed step (atomic replace)
-  history.jsonl      one line per completed step (appended and fsynced; on resume,
-                     lines past the checkpoint's step are dropped)
+  history.jsonl      one `StepRecord` per completed step (semgrad.optim.records;
+                     appended and fsynced; on resume, lines past the checkpoint's step
+                     are dropped)
   best_graph.json    the best accepted graph, as a plain graph spec (for a composite
                      graph: the swarm spec with the learned edge logits)
   realised_graph.json  composite graphs only: best_graph.json's deterministic realisation
-  summary.json       initial and final scores and the cost by phase, when finished
+  summary.json       a `RunSummary`: initial and final scores and the cost by phase
+  data/              the examples (train/gate/test .jsonl) of a run started by
+                     semgrad.fit (a config's ``file:`` splits)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from semgrad.errors import DataError
+from semgrad.optim.records import StepRecord, read_history, read_history_rows
 
 __all__ = ["RunFiles", "atomic_write_json", "atomic_write_text"]
 
@@ -93,25 +97,13 @@ class RunFiles:
                 f"{path} is not valid JSON ({err}); the file is damaged", str(path)
             ) from None
 
-    def append_history(self, record: dict[str, Any]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self.history.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
     def read_history(self) -> list[dict[str, Any]]:
-        if not self.history.exists():
-            return []
-        rows = []
-        for line in self.history.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut by a crash: everything before it is intact
-        return rows
+        """history.jsonl as JSON objects (any version); `read_steps` for typed records."""
+        return read_history_rows(self.history)
+
+    def read_steps(self) -> list[StepRecord]:
+        """history.jsonl as `StepRecord`s (any version)."""
+        return read_history(self.history)
 
     def truncate_history(self, steps: int) -> None:
         """Keep only the records of steps < `steps` (those the checkpoint includes)."""

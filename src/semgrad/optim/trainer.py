@@ -6,37 +6,40 @@ One step (ALGORITHMS.md §3):
  3. ask the optimizer model for a new text per parameter (propose), apply it;
  4. gate: score the candidate on the gate set; keep it only if strictly better,
     else restore the incumbent;
- 5. append the step to history.jsonl and replace checkpoint.json atomically.
+ 5. append the step's `StepRecord` to history.jsonl and replace checkpoint.json atomically.
+
+A `Trainer` is built from objects: the graph (or a `Swarm`, whose edges an `EdgeStep`
+learns in the same loop), the `Splits` (train / gate / test examples and the metric), the
+models by role, an optimizer, the loop settings (a `RunConfig`, which is also what
+config.json records) and a run directory. `Trainer.from_config` builds those from a TOML
+config; `semgrad.fit` (semgrad.optim.fit) from Python objects.
 
 Everything random in a step comes from a generator seeded by (seed, step), and every model
 call is cached at temperature 0, so a run killed at any moment and resumed reaches the same
 final graph as an uninterrupted one. A hard budget stops a run cleanly between model calls;
 the run resumes from its last completed step.
-
-For a composite graph (a swarm spec in graph.path) `make_trainer` returns a `SwarmTrainer`
-(`semgrad.optim.swarm_trainer`), which adds edge steps to this loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semgrad.autograd.backward import gradient_messages
+from semgrad.autograd.backward import BackwardResult, gradient_messages
 from semgrad.data.example import Example
-from semgrad.data.tasks import load_task
 from semgrad.errors import BudgetExceededError, ConfigError
 from semgrad.evaluation.evaluator import ExampleResult, aevaluate
 from semgrad.evaluation.metrics import Metric
 from semgrad.execution.context import RunContext
 from semgrad.graph.builders import hint_graph
 from semgrad.graph.core import Graph, Parameter
-from semgrad.graph.spec import graph_from_dict, load_graph
+from semgrad.graph.spec import graph_from_dict
 from semgrad.llm.budget import Budget
 from semgrad.llm.cache import Cache
 from semgrad.llm.factory import close_client, default_cache_path, make_client
@@ -44,31 +47,50 @@ from semgrad.llm.meter import Meter, Spend
 from semgrad.llm.retry import RetryPolicy
 from semgrad.llm.stack import build_llm
 from semgrad.llm.types import ALL_PHASES, LLM, PHASES
-from semgrad.optim.config import RunConfig, config_from_dict
+from semgrad.optim.config import ModelsConfig, OptimizerConfig, RunConfig, config_from_dict
+from semgrad.optim.edge_step import EdgeStep, same_wiring
 from semgrad.optim.optimizer import NodeOptimizer, Optimizer, SemanticGradientDescent
+from semgrad.optim.records import (
+    BatchItem,
+    BudgetStopped,
+    EdgeStepRecord,
+    ExamplesScored,
+    FinalTestStarted,
+    GateResult,
+    InitialScored,
+    InitialStarted,
+    Progress,
+    Resumed,
+    RunSummary,
+    StepFinished,
+    StepRecord,
+    StepStarted,
+    append_history,
+    quiet,
+)
 from semgrad.optim.runfiles import RunFiles, atomic_write_json
+from semgrad.optim.splits import Splits, load_splits
 from semgrad.prompts import BACKWARD_VERSION, FORWARD_VERSION, OPTIMIZER_VERSION
-from semgrad.swarm.spec import is_swarm_file
+from semgrad.swarm.composite import Swarm
+from semgrad.swarm.spec import load_spec
 
-__all__ = ["Progress", "RunResult", "Splits", "Trainer", "afit", "fit", "make_trainer"]
-
-Progress = Callable[[str, dict[str, Any]], None]
-
-
-def _quiet(_kind: str, _data: dict[str, Any]) -> None:
-    return None
+__all__ = [
+    "RunResult",
+    "Splits",
+    "Trainer",
+    "aoptimize",
+    "load_model",
+    "load_run_config",
+    "make_optimizer",
+    "optimize",
+]
 
 
 @dataclass(frozen=True)
-class Splits:
-    train: tuple[Example, ...]
-    gate: tuple[Example, ...]
-    test: tuple[Example, ...]
-    metric: Metric
-
-
-@dataclass
 class RunResult:
+    """How a run (or this part of it) ended; `graph` is the best graph so far (for a
+    composite graph, the swarm with its learned edges)."""
+
     run_dir: Path
     status: str  # "finished" | "budget"
     steps_done: int
@@ -79,44 +101,32 @@ class RunResult:
     spend: dict[str, dict[str, int]] = field(default_factory=dict)
     wall_s: float = 0.0
     message: str = ""
+    graph: Graph | Swarm | None = None
 
 
-def load_splits(config: RunConfig) -> Splits:
-    data = config.data
-    data_dir = config.resolve(data.data_dir) if data.data_dir else None
-
-    def take(spec: str, size: int | None) -> tuple[tuple[Example, ...], Metric]:
-        seed = config.seed if data.split_seed is None else data.split_seed
-        task = load_task(spec, data_dir=data_dir, seed=seed)
-        examples = task.examples[:size] if size else task.examples
-        return tuple(examples), task.metric
-
-    train, metric = take(data.train, data.train_size)
-    test, _ = take(data.test, data.test_size)
-    if data.gate == "train":
-        gate = train
-    else:
-        gate, _ = take(data.gate, data.gate_size)
-    ids = {"train": {e.id for e in train}, "test": {e.id for e in test}}
-    if data.gate != "train":
-        ids["gate"] = {e.id for e in gate}
-    names = list(ids)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            shared = ids[a] & ids[b]
-            if shared:
-                raise ConfigError(
-                    f"the {a} and {b} splits share {len(shared)} examples (e.g. "
-                    f"{sorted(shared)[0]}); a held-out score needs disjoint splits",
-                    key="data",
-                )
-    return Splits(train, gate, test, metric)
-
-
-def load_initial_graph(config: RunConfig) -> Graph:
+def load_model(config: RunConfig) -> Graph | Swarm:
+    """The graph (or swarm spec) `config.graph` names."""
     if config.graph.path is not None:
-        return load_graph(config.resolve(config.graph.path))
+        return load_spec(config.resolve(config.graph.path))
     return hint_graph(config.graph.hints or 2)
+
+
+def make_optimizer(
+    options: OptimizerConfig, params: Sequence[tuple[str, Parameter]], *, seed: int
+) -> Optimizer:
+    """The text optimizer `[optimizer]` names, over `params`."""
+    if options.name == "node":
+        return NodeOptimizer(
+            params, max_tokens=options.max_tokens, memory=options.memory, seed=seed
+        )
+    return SemanticGradientDescent(
+        params,
+        max_tokens=options.max_tokens,
+        memory=options.memory,
+        partial=options.partial,
+        use_gradients=options.use_gradients,
+        seed=seed,
+    )
 
 
 def _spend_dict(by_phase: Mapping[Any, Spend]) -> dict[str, dict[str, int]]:
@@ -135,21 +145,31 @@ def _add_spend(
     return out
 
 
+def _mean(results: Sequence[ExampleResult]) -> float:
+    return sum(r.score.value for r in results) / len(results)
+
+
 class Trainer:
     """Owns the models, the run directory and the state of one optimization run."""
 
     def __init__(
         self,
-        config: RunConfig,
+        model: Graph | Swarm,
+        splits: Splits,
         run_dir: str | Path,
         *,
-        llms: dict[str, LLM] | None = None,
-        splits: Splits | None = None,
-        budget_overrides: dict[str, int] | None = None,
-        progress: Progress = _quiet,
+        config: RunConfig,
+        llms: Mapping[str, LLM] | None = None,
+        optimizer: Optimizer | None = None,
+        budget_overrides: Mapping[str, int] | None = None,
+        progress: Progress = quiet,
     ) -> None:
-        """`llms` (raw clients by role) and `splits` replace what the config names; the
-        clients are still wrapped with the run's meter and budget (tests use this)."""
+        """`model` is a graph, or a swarm whose edges are learned too (`config.edges`).
+        `config` holds the loop's settings (steps, seed, [optimizer], [edges], budget,
+        models.concurrency) and is what config.json records. `llms` are raw clients by
+        role (wrapped with the run's meter and budget); without them the models
+        `config.models` names are built. `optimizer` defaults to the one `[optimizer]`
+        names, over the model's parameters."""
         self.config = config
         self.files = RunFiles(run_dir)
         self.progress = progress
@@ -158,24 +178,64 @@ class Trainer:
         self.budget = Budget(limits) if limits else None
         self._clients: list[LLM] = []
         self._cache: Cache | None = None
-        self.llms = self._wrap(llms) if llms is not None else self._build_llms()
+        self.llms = self._wrap(llms) if llms is not None else self._build_llms(config.models)
         self.ctx = RunContext(
             llms=self.llms, max_concurrency=config.models.concurrency, seed=config.seed
         )
-        self.splits = splits if splits is not None else load_splits(config)
-        self.graph = self._load_graph()
-        self.optimizer = self._make_optimizer()
+        self.splits = splits
+        self.edge_step: EdgeStep | None = None
+        if isinstance(model, Swarm):
+            self.edge_step = EdgeStep(model, config.edges)
+            self.graph = self.edge_step.realise()
+            params = self.edge_step.text_parameters()
+        elif config.edges is not None:
+            raise ConfigError(
+                "edge optimization needs a composite graph: graph.path must name a swarm "
+                'spec ("kind": "swarm"); remove the [edges] section for a single graph',
+                key="edges",
+            )
+        else:
+            self.graph = model
+            params = list(model.named_parameters())
+        self.optimizer = optimizer or make_optimizer(config.optimizer, params, seed=config.seed)
         # State carried in the checkpoint.
         self.step = 0
         self.initial_gate: float | None = None
         self.best_gate: float | None = None
+        # The incumbent's gate score per item ({} when unknown: an ungated acceptance).
+        self.incumbent_scores: dict[str, float] = {}
         self.initial_test: float | None = None
         self.prior_spend: dict[str, dict[str, int]] = {}
 
-    # -- setup -------------------------------------------------------------------------
+    @classmethod
+    def from_config(
+        cls,
+        config: RunConfig,
+        run_dir: str | Path,
+        *,
+        llms: Mapping[str, LLM] | None = None,
+        splits: Splits | None = None,
+        metric: Metric | None = None,
+        budget_overrides: Mapping[str, int] | None = None,
+        progress: Progress = quiet,
+    ) -> Trainer:
+        """The trainer for a TOML config (`load_config`) or a run's config.json
+        (`load_run_config`). `llms`, `splits` or `metric` replace what the config names."""
+        return cls(
+            load_model(config),
+            splits if splits is not None else load_splits(config, metric=metric),
+            run_dir,
+            config=config,
+            llms=llms,
+            budget_overrides=budget_overrides,
+            progress=progress,
+        )
 
-    def _build_llms(self) -> dict[str, LLM]:
-        models = self.config.models
+    # -- models ------------------------------------------------------------------------
+
+    def _build_llms(self, models: ModelsConfig) -> dict[str, LLM]:
+        """The models by role a config names, wrapped with the cache, retries, the run's
+        meter and budget; the clients (and the cache) are closed by `aclose`."""
         if models.cache_mode != "off":
             path = self.config.resolve(models.cache) if models.cache else default_cache_path()
             self._cache = Cache(path, mode=models.cache_mode)
@@ -202,7 +262,7 @@ class Trainer:
             out[role] = clients[spec.key()]
         return out
 
-    def _wrap(self, llms: dict[str, LLM]) -> dict[str, LLM]:
+    def _wrap(self, llms: Mapping[str, LLM]) -> dict[str, LLM]:
         wrapped: dict[int, LLM] = {}
         for client in llms.values():
             if id(client) not in wrapped:
@@ -210,36 +270,6 @@ class Trainer:
                     client, meter=self.meter, budget=self.budget, retry=None
                 )
         return {role: wrapped[id(client)] for role, client in llms.items()}
-
-    def _load_graph(self) -> Graph:
-        """The graph to optimize (a subclass may realise it from something else)."""
-        if self.config.edges is not None:
-            raise ConfigError(
-                "edge optimization needs a composite graph: graph.path must name a swarm "
-                'spec ("kind": "swarm"); remove the [edges] section for a single graph',
-                key="edges",
-            )
-        return load_initial_graph(self.config)
-
-    def _text_parameters(self) -> list[tuple[str, Parameter]]:
-        """The text parameters the node optimizer owns, by dotted name."""
-        return list(self.graph.named_parameters())
-
-    def _make_optimizer(self) -> Optimizer:
-        opt = self.config.optimizer
-        params = self._text_parameters()
-        if opt.name == "node":
-            return NodeOptimizer(
-                params, max_tokens=opt.max_tokens, memory=opt.memory, seed=self.config.seed
-            )
-        return SemanticGradientDescent(
-            params,
-            max_tokens=opt.max_tokens,
-            memory=opt.memory,
-            partial=opt.partial,
-            use_gradients=opt.use_gradients,
-            seed=self.config.seed,
-        )
 
     async def aclose(self) -> None:
         for client in self._clients:
@@ -249,41 +279,53 @@ class Trainer:
 
     # -- state -------------------------------------------------------------------------
 
+    @property
+    def model(self) -> Graph | Swarm:
+        """What is optimized: the graph, or the swarm (whose realisation is `graph`)."""
+        return self.edge_step.swarm if self.edge_step else self.graph
+
     def spend(self) -> dict[str, dict[str, int]]:
         return _add_spend(self.prior_spend, _spend_dict(self.meter.snapshot().by_phase()))
 
     def _checkpoint_state(self, status: str) -> dict[str, Any]:
-        return {
+        state = {
             "status": status,
             "step": self.step,
             "graph": self.graph.to_dict(),
             "initial_gate": self.initial_gate,
             "best_gate": self.best_gate,
+            "incumbent_gate_scores": self.incumbent_scores,
             "initial_test": self.initial_test,
             "optimizer": self.optimizer.state_dict(),
             "spend": self.spend(),
             "budget_spent": self.budget.spent if self.budget else {},
             "prompts": [FORWARD_VERSION, BACKWARD_VERSION, OPTIMIZER_VERSION],
         }
+        if self.edge_step is not None:
+            state.update(self.edge_step.state_dict())
+        return state
 
-    def _best_graph_dict(self) -> dict[str, Any]:
-        """What best_graph.json holds: the spec of the best graph so far."""
-        return self.graph.to_dict()
+    def _model_dict(self) -> dict[str, Any]:
+        """What best_graph.json holds: the spec of the best graph (or swarm) so far."""
+        return self.model.to_dict()
 
     def _checkpoint(self, status: str = "running") -> None:
         atomic_write_json(self.files.checkpoint, self._checkpoint_state(status))
-        atomic_write_json(self.files.best_graph, self._best_graph_dict())
-
-    def _restore_model(self, state: Mapping[str, Any]) -> None:
-        """Set the graph's texts (and whatever else a subclass learns) from a checkpoint."""
-        self.graph.load_state_dict(graph_from_dict(state["graph"]).state_dict())
+        atomic_write_json(self.files.best_graph, self._model_dict())
+        if self.edge_step is not None:
+            atomic_write_json(self.files.realised_graph, self.graph.to_dict())
 
     def restore(self) -> None:
         state = self.files.read_json(self.files.checkpoint)
         self.step = int(state["step"])
-        self._restore_model(state)
+        if self.edge_step is not None:
+            self.edge_step.load_state_dict(state, source=str(self.files.checkpoint))
+            self.graph = self.edge_step.realise()
+        else:
+            self.graph.load_state_dict(graph_from_dict(state["graph"]).state_dict())
         self.initial_gate = state.get("initial_gate")
         self.best_gate = state.get("best_gate")
+        self.incumbent_scores = dict(state.get("incumbent_gate_scores") or {})
         self.initial_test = state.get("initial_test")
         self.optimizer.load_state_dict(state.get("optimizer", {}))
         self.prior_spend = state.get("spend", {})
@@ -300,53 +342,60 @@ class Trainer:
     ) -> list[ExampleResult]:
         ctx = self.ctx.with_phase(phase)  # type: ignore[arg-type]
         total = len(examples)
-        self.progress("examples", {"what": what, "done": 0, "total": total})
+        self.progress(ExamplesScored(what, 0, total))
         done = 0
 
         def tick(_result: ExampleResult) -> None:
             nonlocal done
             done += 1
-            self.progress("examples", {"what": what, "done": done, "total": total})
+            self.progress(ExamplesScored(what, done, total))
 
         result = await aevaluate(self.graph, examples, self.splits.metric, ctx, on_result=tick)
         return list(result.results)
 
-    async def _gate(self, incumbent: float | None) -> dict[str, Any]:
-        """Score the current (candidate) graph on the gate set.
+    async def _gate(self, incumbent: float | None) -> GateResult:
+        """Score the current (candidate) graph on the gate set, per item.
 
         With the early-stop gate, examples are scored in chunks and scoring stops as soon
         as the candidate cannot strictly beat the incumbent even if it got every remaining
         example right: a rejection decided early costs fewer calls and can never be wrong.
+        Such a result is partial: it has no gate score, only the mean over the prefix.
         """
         gate = self.splits.gate
-        mode = self.config.optimizer.gate
         n = len(gate)
-        if mode != "early-stop" or incumbent is None:
+        if self.config.optimizer.gate != "early-stop" or incumbent is None:
             results = await self._evaluate(gate, what="gate")
-            total = sum(r.score.value for r in results)
-            return {"score": total / n, "evaluated": n, "of": n, "early_stopped": False}
+            return GateResult(
+                evaluated=n,
+                of=n,
+                mean=sum(r.score.value for r in results) / n,
+                scores={r.example.id: r.score.value for r in results},
+            )
         # Chunks of just enough examples to keep `concurrency` model calls in flight: a
         # smaller chunk decides sooner, a larger one would not run faster.
         llm_nodes = sum(1 for node in self.graph.nodes.values() if node.kind == "llm") or 1
         chunk = max(2, -(-self.config.models.concurrency // llm_nodes))
         total = 0.0
-        done = 0
         tokens = 0
+        scores: dict[str, float] = {}
+        done = 0
         for start in range(0, n, chunk):
             part = await self._evaluate(gate[start : start + chunk], what="gate (early stop)")
             total += sum(r.score.value for r in part)
             tokens += sum(r.trace.usage.total_tokens for r in part)
+            scores.update((r.example.id, r.score.value) for r in part)
             done += len(part)
             if done < n and total + (n - done) <= incumbent * n + 1e-9:
                 per_example = tokens / done if done else 0
-                return {
-                    "score": total / done,
-                    "evaluated": done,
-                    "of": n,
-                    "early_stopped": True,
-                    "tokens_saved_estimate": round(per_example * (n - done)),
-                }
-        return {"score": total / n, "evaluated": n, "of": n, "early_stopped": False}
+                return GateResult(
+                    evaluated=done,
+                    of=n,
+                    mean=total / done,
+                    scores=scores,
+                    early_stopped=True,
+                    tokens_saved_estimate=round(per_example * (n - done)),
+                )
+        return GateResult(evaluated=n, of=n, mean=total / n, scores=scores)
 
     # -- one step ----------------------------------------------------------------------
 
@@ -366,20 +415,30 @@ class Trainer:
         # Fewer than k wrong answers in the whole training split: fill with right ones.
         return (wrong + right)[:k]
 
-    async def _step(self) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        before = self.meter.snapshot()
+    async def _backprop(
+        self, batch: Sequence[ExampleResult]
+    ) -> tuple[list[BackwardResult], dict[str, list[str]]]:
+        """Semantic gradients for the batch: the backward calls made, and the messages each
+        parameter received ({dotted name: [messages]})."""
+        self.optimizer.zero_grad()
+        records = await self.optimizer.accumulate(
+            self.graph,
+            [r.trace for r in batch],
+            [r.score for r in batch],
+            self.ctx,
+            mode=self.config.optimizer.backward,
+        )
+        gradients = {name: gradient_messages(p) for name, p in self.graph.named_parameters()}
+        return list(records), gradients
+
+    async def _node_step(self) -> StepRecord:
+        """A text step: batch, backprop, proposals, gate (the record's decision fields)."""
         step = self.step
         incumbent_score = self.best_gate
         opt_cfg = self.config.optimizer
         rng = random.Random(f"{self.config.seed}/{step}/batch")
         batch = await self._pick_batch(rng)
-        traces = [r.trace for r in batch]
-        self.optimizer.zero_grad()
-        backward_records = await self.optimizer.accumulate(
-            self.graph, traces, [r.score for r in batch], self.ctx, mode=opt_cfg.backward
-        )
-        gradients = {name: gradient_messages(p) for name, p in self.graph.named_parameters()}
+        backward_records, gradients = await self._backprop(batch)
         proposals = await self.optimizer.propose(self.ctx)
         incumbent_state = self.graph.state_dict()
         changed = self.optimizer.apply(proposals, step=step)
@@ -391,119 +450,150 @@ class Trainer:
             )
             proposals += retry
             changed = self.optimizer.apply(retry, step=step)
-        gate: dict[str, Any] = {}
+        gate: GateResult | None = None
         if not changed:
             accepted = False
-            candidate_score = None
         elif opt_cfg.gate == "none":
             accepted = True
-            candidate_score = None
         else:
             gate = await self._gate(self.best_gate)
-            candidate_score = gate["score"]
-            accepted = self.best_gate is None or candidate_score > self.best_gate
+            # A partial (early-stopped) gate is a rejection: it stopped because the
+            # candidate could no longer win.
+            accepted = gate.score is not None and (
+                self.best_gate is None or gate.score > self.best_gate
+            )
         if accepted:
-            if candidate_score is not None:
-                self.best_gate = candidate_score
+            if gate is not None:
+                self.best_gate = gate.score
+                self.incumbent_scores = dict(gate.scores)
+            else:
+                self.incumbent_scores = {}
         else:
             self.graph.load_state_dict(incumbent_state)
-        if candidate_score is not None and changed:
+        if gate is not None and changed:
+            # The mean over the items scored (all of them unless the gate stopped early).
             self.optimizer.remember(
                 {
-                    n: (p.new or "", candidate_score)
+                    n: (p.new or "", gate.mean)
                     for p in proposals
                     if p.ok and (n := p.parameter) in changed
                 }
             )
-        spent = self.meter.snapshot() - before
-        return {
-            "step": step,
-            "batch": [
-                {
-                    "id": r.example.id,
-                    "inputs": dict(r.example.inputs),
-                    "target": r.example.target,
-                    "output": r.trace.output,
-                    "score": r.score.value,
-                    "feedback": r.score.feedback,
-                    "node_outputs": {n: t.value for n, t in r.trace.nodes.items()},
-                    "node_gradients": {n: list(t.grad) for n, t in r.trace.nodes.items()},
-                }
+        return StepRecord(
+            step=step,
+            batch=[
+                BatchItem(
+                    id=r.example.id,
+                    inputs=dict(r.example.inputs),
+                    target=r.example.target,
+                    output=r.trace.output,
+                    score=r.score.value,
+                    feedback=r.score.feedback,
+                    node_outputs={n: t.value for n, t in r.trace.nodes.items()},
+                    node_gradients={n: list(t.grad) for n, t in r.trace.nodes.items()},
+                )
                 for r in batch
             ],
-            "backward": [b.to_dict() for b in backward_records],
-            "gradients": gradients,
-            "proposals": [p.to_dict() for p in proposals],
-            "changed": changed,
-            "candidate_score": candidate_score,
-            "incumbent_score": incumbent_score,
-            "accepted": accepted,
-            "gate": gate,
-            "state": self.graph.state_dict(),
-            "best_gate": self.best_gate,
-            "spend": _spend_dict(spent.by_phase()),
-            "wall_s": round(time.perf_counter() - t0, 3),
-        }
+            backward=[b.to_dict() for b in backward_records],
+            gradients=gradients,
+            proposals=[p.to_dict() for p in proposals],
+            changed=changed,
+            candidate_score=gate.score if gate is not None else None,
+            incumbent_score=incumbent_score,
+            accepted=accepted,
+            gate=gate,
+        )
+
+    async def _edge_update(self, edge_step: EdgeStep) -> EdgeStepRecord:
+        """An edge step; when it changes the deterministic graph's wiring, the new graph
+        is scored on the gate set and becomes the incumbent (edge steps are not gated)."""
+
+        def tick(done: int, total: int) -> None:
+            self.progress(ExamplesScored("sampled graphs", done, total))
+
+        result = await edge_step.update(
+            self.splits.train,
+            self.splits.metric,
+            self.ctx,
+            seed=self.config.seed,
+            step=self.step,
+            on_result=tick,
+        )
+        incumbent = self.best_gate
+        gate: GateResult | None = None
+        if result.flipped:
+            realised = edge_step.realise()
+            if not same_wiring(realised, self.graph):
+                self.graph = realised
+                gate = await self._gate(None)
+                self.best_gate = gate.score
+                self.incumbent_scores = dict(gate.scores)
+            else:
+                self.graph = realised
+        u = result.update
+        return EdgeStepRecord(
+            batch=result.batch,
+            samples=result.samples,
+            distinct_graphs=result.distinct_graphs,
+            utilities=list(u["utilities"]),
+            mean_utility=u["mean_utility"],
+            baseline_used=u["baseline_used"],
+            baseline=u["baseline"],
+            gradient=dict(u["gradient"]),
+            probabilities_before=result.probabilities_before,
+            probabilities=edge_step.probabilities(),
+            logits=edge_step.swarm.edge_state_dict(),
+            kept_before=result.kept_before,
+            kept=edge_step.kept_edges(),
+            flipped=result.flipped,
+            regated=gate is not None,
+            gate=gate,
+            incumbent_score=incumbent,
+            temperature=edge_step.config.temperature,
+            threshold=edge_step.config.threshold,
+        )
+
+    async def _step(self) -> StepRecord:
+        t0 = time.perf_counter()
+        before = self.meter.snapshot()
+        edge_step = self.edge_step
+        kind = edge_step.kind(self.step) if edge_step is not None else None
+        edges: EdgeStepRecord | None = None
+        if edge_step is not None and kind in ("edges", "both"):
+            edges = await self._edge_update(edge_step)
+        if kind in (None, "nodes", "both"):
+            record = await self._node_step()
+        else:  # an edge step only: its re-gating is the step's decision
+            assert edges is not None
+            record = StepRecord(
+                step=self.step,
+                changed=edges.flipped if edges.regated else [],
+                candidate_score=edges.gate.score if edges.gate else None,
+                incumbent_score=edges.incumbent_score,
+                accepted=edges.regated,
+                gate=edges.gate,
+            )
+        spent = self.meter.snapshot() - before
+        return dataclasses.replace(
+            record,
+            state=self.model.state_dict(),
+            best_gate=self.best_gate,
+            spend=_spend_dict(spent.by_phase()),
+            wall_s=round(time.perf_counter() - t0, 3),
+            kind=kind,
+            edges=edges,
+            edge_probabilities=edge_step.probabilities() if edge_step else {},
+            kept_edges=edge_step.kept_edges() if edge_step else [],
+        )
 
     # -- the loop ----------------------------------------------------------------------
 
-    async def run(self, *, resume: bool = False) -> RunResult:
-        t0 = time.perf_counter()
-        if resume:
-            self.restore()
-            self.progress("resume", {"step": self.step})
-        else:
-            self.files.root.mkdir(parents=True, exist_ok=True)
-            # A single-graph run's config.json has no "edges" key, as before edges existed.
-            dump = self.config.model_dump(exclude={"edges"} if self.config.edges is None else None)
-            atomic_write_json(self.files.config, dump)
-            atomic_write_json(self.files.initial_graph, self._best_graph_dict())
-        try:
-            if self.initial_gate is None:
-                self.progress(
-                    "initial", {"gate": len(self.splits.gate), "test": len(self.splits.test)}
-                )
-                gate = await self._evaluate(self.splits.gate, what="initial gate")
-                self.initial_gate = sum(r.score.value for r in gate) / len(gate)
-                self.best_gate = self.initial_gate
-                test = await self._evaluate(self.splits.test, what="initial test")
-                self.initial_test = sum(r.score.value for r in test) / len(test)
-                self._checkpoint()
-                self.progress(
-                    "initial_done", {"gate": self.initial_gate, "test": self.initial_test}
-                )
-            while self.step < self.config.steps:
-                self.progress("step", {"step": self.step, "steps": self.config.steps})
-                record = await self._step()
-                self.files.append_history(record)
-                self.step += 1
-                self._checkpoint()
-                self.progress("step_done", record)
-            self.progress("final", {"test": len(self.splits.test)})
-            final = await self._evaluate(self.splits.test, what="final test")
-            final_test = sum(r.score.value for r in final) / len(final)
-        except BudgetExceededError as exc:
-            # Stop cleanly: the checkpoint keeps the last completed step; spend so far is
-            # recorded so a resumed run continues counting from here.
-            self._checkpoint(status="budget")
-            result = RunResult(
-                self.files.root,
-                "budget",
-                self.step,
-                self.initial_test,
-                None,
-                self.initial_gate,
-                self.best_gate,
-                self.spend(),
-                time.perf_counter() - t0,
-                str(exc),
-            )
-            self.progress("budget", {"message": str(exc)})
-            return result
-        self._checkpoint(status="finished")
-        result = RunResult(
+    def _result(
+        self, status: str, t0: float, final_test: float | None, message: str = ""
+    ) -> RunResult:
+        return RunResult(
             self.files.root,
-            "finished",
+            status,
             self.step,
             self.initial_test,
             final_test,
@@ -511,69 +601,86 @@ class Trainer:
             self.best_gate,
             self.spend(),
             time.perf_counter() - t0,
+            message,
+            self.model,
         )
-        atomic_write_json(
-            self.files.summary,
-            {
-                "status": result.status,
-                "steps": result.steps_done,
-                "initial_test": result.initial_test,
-                "final_test": result.final_test,
-                "initial_gate": result.initial_gate,
-                "best_gate": result.best_gate,
-                "spend": result.spend,
-                "test_size": len(self.splits.test),
-                "gate_size": len(self.splits.gate),
-                "train_size": len(self.splits.train),
-                **self._summary_extra(),
-            },
+
+    async def run(self, *, resume: bool = False) -> RunResult:
+        t0 = time.perf_counter()
+        if resume:
+            self.restore()
+            self.progress(Resumed(self.step))
+        else:
+            self.files.root.mkdir(parents=True, exist_ok=True)
+            # A single-graph run's config.json has no "edges" key, as before edges existed.
+            dump = self.config.model_dump(exclude={"edges"} if self.config.edges is None else None)
+            atomic_write_json(self.files.config, dump)
+            atomic_write_json(self.files.initial_graph, self._model_dict())
+        try:
+            if self.initial_gate is None:
+                self.progress(InitialStarted(len(self.splits.gate), len(self.splits.test)))
+                initial = await self._evaluate(self.splits.gate, what="initial gate")
+                self.initial_gate = _mean(initial)
+                self.best_gate = self.initial_gate
+                self.incumbent_scores = {r.example.id: r.score.value for r in initial}
+                self.initial_test = _mean(
+                    await self._evaluate(self.splits.test, what="initial test")
+                )
+                self._checkpoint()
+                self.progress(InitialScored(self.initial_gate, self.initial_test))
+            while self.step < self.config.steps:
+                self.progress(StepStarted(self.step, self.config.steps))
+                record = await self._step()
+                append_history(self.files.history, record)
+                self.step += 1
+                self._checkpoint()
+                self.progress(StepFinished(record))
+            self.progress(FinalTestStarted(len(self.splits.test)))
+            final_test = _mean(await self._evaluate(self.splits.test, what="final test"))
+        except BudgetExceededError as exc:
+            # Stop cleanly: the checkpoint keeps the last completed step; spend so far is
+            # recorded so a resumed run continues counting from here.
+            self._checkpoint(status="budget")
+            self.progress(BudgetStopped(str(exc)))
+            return self._result("budget", t0, None, str(exc))
+        self._checkpoint(status="finished")
+        result = self._result("finished", t0, final_test)
+        summary = RunSummary(
+            status=result.status,
+            steps=result.steps_done,
+            initial_test=result.initial_test,
+            final_test=result.final_test,
+            initial_gate=result.initial_gate,
+            best_gate=result.best_gate,
+            spend=result.spend,
+            test_size=len(self.splits.test),
+            gate_size=len(self.splits.gate),
+            train_size=len(self.splits.train),
+            edges=self.edge_step.summary() if self.edge_step else None,
         )
+        atomic_write_json(self.files.summary, summary.to_dict())
         return result
 
-    def _summary_extra(self) -> dict[str, Any]:
-        """More entries for summary.json (a subclass's learned structure)."""
-        return {}
 
-
-def make_trainer(
-    config: RunConfig,
-    run_dir: str | Path,
-    *,
-    llms: dict[str, LLM] | None = None,
-    splits: Splits | None = None,
-    budget_overrides: dict[str, int] | None = None,
-    progress: Progress = _quiet,
-) -> Trainer:
-    """The trainer for `config`: a `SwarmTrainer` when graph.path is a swarm spec (node and
-    edge optimization in one loop), else a `Trainer`."""
-    kwargs: dict[str, Any] = {
-        "llms": llms,
-        "splits": splits,
-        "budget_overrides": budget_overrides,
-        "progress": progress,
-    }
-    if config.graph.path is not None and is_swarm_file(config.resolve(config.graph.path)):
-        from semgrad.optim.swarm_trainer import SwarmTrainer
-
-        return SwarmTrainer(config, run_dir, **kwargs)
-    return Trainer(config, run_dir, **kwargs)
-
-
-async def afit(
+async def aoptimize(
     config: RunConfig,
     run_dir: str | Path,
     *,
     resume: bool = False,
-    llms: dict[str, LLM] | None = None,
+    llms: Mapping[str, LLM] | None = None,
     splits: Splits | None = None,
-    budget_overrides: dict[str, int] | None = None,
-    progress: Progress = _quiet,
+    metric: Metric | None = None,
+    budget_overrides: Mapping[str, int] | None = None,
+    progress: Progress = quiet,
 ) -> RunResult:
-    trainer = make_trainer(
+    """Optimize `config`'s graph into `run_dir` (or resume it); what `semgrad optimize`
+    and `semgrad resume` do."""
+    trainer = Trainer.from_config(
         config,
         run_dir,
         llms=llms,
         splits=splits,
+        metric=metric,
         budget_overrides=budget_overrides,
         progress=progress,
     )
@@ -583,24 +690,26 @@ async def afit(
         await trainer.aclose()
 
 
-def fit(
+def optimize(
     config: RunConfig,
     run_dir: str | Path,
     *,
     resume: bool = False,
-    llms: dict[str, LLM] | None = None,
+    llms: Mapping[str, LLM] | None = None,
     splits: Splits | None = None,
-    budget_overrides: dict[str, int] | None = None,
-    progress: Progress = _quiet,
+    metric: Metric | None = None,
+    budget_overrides: Mapping[str, int] | None = None,
+    progress: Progress = quiet,
 ) -> RunResult:
-    """The sync door: optimize `config`'s graph into `run_dir` (or resume it)."""
+    """The sync door of `aoptimize`."""
     return asyncio.run(
-        afit(
+        aoptimize(
             config,
             run_dir,
             resume=resume,
             llms=llms,
             splits=splits,
+            metric=metric,
             budget_overrides=budget_overrides,
             progress=progress,
         )
@@ -608,6 +717,7 @@ def fit(
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:
+    """The config a run directory recorded (config.json), to resume it."""
     files = RunFiles(run_dir)
     data = files.read_json(files.config)
     base_dir = data.pop("base_dir", ".")
