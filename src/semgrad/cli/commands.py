@@ -234,6 +234,8 @@ def run(
     else:
         for name, rec in trace.nodes.items():
             status = "[red]failed[/]" if rec.error else ("[dim]cached[/]" if rec.cached else "ok")
+            if rec.truncated:
+                status += " [yellow]cut off at max_tokens[/]"
             out.rule(
                 f"[bold]{name}[/] ({rec.kind}) {status}  {rec.duration_s:.2f}s  "
                 f"{rec.usage.prompt_tokens}+{rec.usage.completion_tokens} tokens"
@@ -356,6 +358,7 @@ def eval_(
     table.add_row("examples", str(result.n))
     table.add_row(f"score ({task.metric.name})", f"{result.score:.1%}")
     table.add_row("errors", str(result.errors))
+    table.add_row("cut off at max_tokens", str(result.truncated))
     table.add_row("model calls", str(total.calls))
     table.add_row("cache hits", str(total.cache_hits))
     table.add_row("prompt tokens", str(total.prompt_tokens))

@@ -9,6 +9,7 @@ from semgrad.evaluation.metrics import (
     NumericMatch,
     Score,
     metric_for,
+    note_truncation,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "NumericMatch",
     "Score",
     "metric_for",
+    "note_truncation",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from semgrad.atomic import atomic_open
 from semgrad.data.example import Example
-from semgrad.evaluation.metrics import Metric, Score
+from semgrad.evaluation.metrics import Metric, Score, note_truncation
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import forward_many
 from semgrad.execution.trace import Trace
@@ -65,11 +65,17 @@ class EvalResult:
     def errors(self) -> int:
         return sum(1 for r in self.results if r.error is not None)
 
+    @property
+    def truncated(self) -> int:
+        """Examples where some reply was cut off at max_tokens (see `NodeTrace.truncated`)."""
+        return sum(1 for r in self.results if r.trace.truncated)
+
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "n": self.n,
             "score": self.score,
             "errors": self.errors,
+            "truncated": self.truncated,
             "wall_s": round(self.wall_s, 3),
         }
         if self.usage is not None:
@@ -81,8 +87,11 @@ class EvalResult:
 
 def _score(metric: Metric, trace: Trace, example: Example) -> Score:
     if trace.output is None:
-        return Score(value=0.0, feedback=f"The system failed: {trace.error}", prediction="")
-    return metric(trace.output, example)
+        score = Score(value=0.0, feedback=f"The system failed: {trace.error}", prediction="")
+    else:
+        score = metric(trace.output, example)
+    cut_off = [(n.node, n.usage.completion_tokens) for n in trace.truncated]
+    return note_truncation(score, cut_off, trace.output_node)
 
 
 async def aevaluate(

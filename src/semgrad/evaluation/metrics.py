@@ -39,6 +39,7 @@ __all__ = [
     "NumericMatch",
     "Score",
     "metric_for",
+    "note_truncation",
 ]
 
 CORRECT_FEEDBACK = "The output is correct."
@@ -77,6 +78,27 @@ class Metric(Protocol):
     def name(self) -> str: ...
 
     def __call__(self, prediction_text: str, example: Example) -> Score: ...
+
+
+def note_truncation(score: Score, cut_off: Sequence[tuple[str, int]], output_node: str) -> Score:
+    """`score` with feedback saying which replies were cut off at max_tokens.
+
+    `cut_off` holds (node, tokens) per truncated reply. The value stays what the metric
+    said: a reply that stated its answer before the cut is still right, and a number read
+    from an unfinished reply is usually wrong anyway. But the feedback must not let a
+    number from the middle of a calculation pass for the model's answer, so it says the
+    reply stopped early and the answer is likely not its last word.
+    """
+    if not cut_off:
+        return score
+    notes = []
+    for node, tokens in cut_off:
+        whose = "The reply" if node == output_node else f"The reply of node {node!r}"
+        notes.append(
+            f"{whose} was cut off after max_tokens ({tokens} tokens), before it finished; "
+            f"what was read from it may be an intermediate step, not a final answer."
+        )
+    return Score(score.value, " ".join([score.feedback, *notes]), score.prediction)
 
 
 # --- finding the final answer in a reply -----------------------------------------------------
