@@ -298,9 +298,11 @@ def eval_(
 ) -> None:
     """Evaluate a graph on a task: progress, a summary table, per-example JSONL."""
     from semgrad.data.tasks import load_task
+    from semgrad.evaluation.metrics import task_metric
 
     graph = _load_graph(graph_path)
     task = load_task(data, data_dir=data_dir)
+    metric = task_metric(task)
     examples = list(task.examples[:limit] if limit else task.examples)
     if not examples:
         raise UserInputError(f"{data} has no examples to evaluate")
@@ -347,7 +349,7 @@ def eval_(
 
             t0 = time.perf_counter()
             result = asyncio.run(
-                aevaluate(graph, examples, task.metric, ctx, meter=meter, on_result=on_result)
+                aevaluate(graph, examples, metric, ctx, meter=meter, on_result=on_result)
             )
             wall = time.perf_counter() - t0
     write_jsonl(out_file, [r.to_dict() for r in result.results])
@@ -356,7 +358,7 @@ def eval_(
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("examples", str(result.n))
-    table.add_row(f"score ({task.metric.name})", f"{result.score:.1%}")
+    table.add_row(f"score ({metric.name})", f"{result.score:.1%}")
     table.add_row("errors", str(result.errors))
     table.add_row("cut off at max_tokens", str(result.truncated))
     table.add_row("model calls", str(total.calls))

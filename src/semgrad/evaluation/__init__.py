@@ -10,6 +10,7 @@ from semgrad.evaluation.metrics import (
     Score,
     metric_for,
     note_truncation,
+    task_metric,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "Score",
     "metric_for",
     "note_truncation",
+    "task_metric",
 ]

@@ -27,7 +27,8 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from semgrad.data.example import Example
-from semgrad.data.loaders import LIAR_LABELS
+from semgrad.data.loaders import LIAR_BINARY_LABELS, LIAR_LABELS
+from semgrad.data.tasks import Task
 from semgrad.errors import DataError, UserInputError
 
 __all__ = [
@@ -40,13 +41,11 @@ __all__ = [
     "Score",
     "metric_for",
     "note_truncation",
+    "task_metric",
 ]
 
 CORRECT_FEEDBACK = "The output is correct."
 NO_ANSWER_FEEDBACK = "No final answer was found in the output."
-
-# The binary LIAR labels: "is the statement a lie?" Yes (label false) / No (label true).
-LIAR_BINARY_LABELS: tuple[str, ...] = ("Yes", "No")
 
 
 @dataclass(frozen=True)
@@ -500,3 +499,10 @@ def metric_for(name: str, **options: Any) -> Metric:
     except TypeError as exc:
         raise UserInputError(f"bad options for metric {name!r}: {exc}") from None
     return metric
+
+
+def task_metric(task: Task) -> Metric:
+    """The metric a task names (`Task.metric_name`, with its labels for "label")."""
+    if task.metric_labels:
+        return metric_for(task.metric_name, labels=task.metric_labels)
+    return metric_for(task.metric_name)

@@ -32,7 +32,7 @@ from semgrad.data.example import Example
 from semgrad.data.tasks import load_task
 from semgrad.errors import BudgetExceededError, ConfigError
 from semgrad.evaluation.evaluator import ExampleResult, aevaluate
-from semgrad.evaluation.metrics import Metric
+from semgrad.evaluation.metrics import Metric, task_metric
 from semgrad.execution.context import RunContext
 from semgrad.graph.builders import hint_graph
 from semgrad.graph.core import Graph, Parameter
@@ -88,7 +88,7 @@ def load_splits(config: RunConfig) -> Splits:
         seed = config.seed if data.split_seed is None else data.split_seed
         task = load_task(spec, data_dir=data_dir, seed=seed)
         examples = task.examples[:size] if size else task.examples
-        return tuple(examples), task.metric
+        return tuple(examples), task_metric(task)
 
     train, metric = take(data.train, data.train_size)
     test, _ = take(data.test, data.test_size)
