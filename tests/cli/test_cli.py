@@ -259,3 +259,25 @@ def test_models_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli("models", "list") == 0
     out = capsys.readouterr().out
     assert "qwen2.5-coder-0.5b" in out and "Apache-2.0" in out
+
+
+def test_run_and_eval_build_their_model_with_the_shared_builder(
+    graph_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from semgrad.cli import commands
+    from semgrad.llm import EchoLLM, LLMStack, Meter, ModelsConfig
+
+    built: list[tuple[ModelsConfig, tuple[str, ...]]] = []
+
+    def fake_build_stack(models: ModelsConfig, *, roles: tuple[str, ...]) -> LLMStack:
+        built.append((models, roles))
+        return LLMStack(llms={"forward": EchoLLM()}, meter=Meter())
+
+    monkeypatch.setattr(commands, "build_stack", fake_build_stack)
+    assert cli("run", str(graph_file), "-i", "question=2+2?") == 0
+    assert cli("run", str(graph_file), "-i", "question=2+2?", "--slots", "4", "--prompt-cache") == 0
+    (default, roles), (fast, _) = built
+    assert roles == ("forward",)
+    assert (default.slots, default.prompt_cache) == (1, False)  # deterministic by default
+    assert (fast.slots, fast.prompt_cache) == (4, True)
+    assert default.forward.model == "qwen2.5-coder-0.5b" and default.max_attempts == 5
