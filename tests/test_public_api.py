@@ -18,6 +18,7 @@ def test_all_names_exist_and_are_sorted() -> None:
 def test_public_names_are_exactly_all() -> None:
     public = {n for n in vars(semgrad) if not n.startswith("_")}
     submodules = {
+        "atomic",
         "cli",
         "data",
         "errors",

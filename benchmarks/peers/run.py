@@ -40,7 +40,7 @@ from proxy import PeerProxy, Scorer
 from setup_peers import peers_root, setup_file, venv_python
 
 from semgrad.data import Example, load_task
-from semgrad.evaluation.metrics import Metric
+from semgrad.evaluation.metrics import Metric, task_metric
 from semgrad.graph import LLMNode, hint_graph
 from semgrad.llm.cache import Cache
 from semgrad.llm.models import DEFAULT_BACKWARD_MODEL, DEFAULT_FORWARD_MODEL
@@ -112,7 +112,7 @@ def load_splits(task: str, sizes: Mapping[str, int], data_dir: str | None) -> Sp
         texts = {_question(e) for e in parts[a]} & {_question(e) for e in parts[b]}
         if ids or texts:
             raise SystemExit(f"{task}: the {a} and {b} splits overlap ({len(ids | texts)} items)")
-    return Splits(task, parts["train"], parts["val"], parts["test"], loaded["test"].metric)
+    return Splits(task, parts["train"], parts["val"], parts["test"], task_metric(loaded["test"]))
 
 
 def _question(example: Example) -> str:

@@ -20,10 +20,18 @@ from semgrad.autograd import (
 )
 from semgrad.data import Example, Task, load_task, split
 from semgrad.errors import SemgradError
-from semgrad.evaluation import Metric, Score, metric_for
+from semgrad.evaluation import Metric, Score, metric_for, task_metric
 from semgrad.evaluation.evaluator import EvalResult, ExampleResult, aevaluate, evaluate
 from semgrad.execution import NodeTrace, RunContext, Trace, forward, forward_many, run
-from semgrad.graph import FunctionNode, Graph, LLMNode, Parameter, hint_graph, load_graph
+from semgrad.graph import (
+    FunctionNode,
+    Graph,
+    LLMNode,
+    Parameter,
+    graph_from_dict,
+    hint_graph,
+    load_graph,
+)
 from semgrad.graph.core import GradientEntry
 from semgrad.llm import (
     LLM,
@@ -106,6 +114,7 @@ __all__ = [
     "fit",
     "forward",
     "forward_many",
+    "graph_from_dict",
     "hint_graph",
     "load_config",
     "load_graph",
@@ -115,4 +124,5 @@ __all__ = [
     "records",
     "run",
     "split",
+    "task_metric",
 ]

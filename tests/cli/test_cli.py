@@ -208,6 +208,30 @@ def test_eval_against_a_server_then_from_the_cache(
     assert "cleared 15" in capsys.readouterr().out
 
 
+def test_eval_counts_replies_cut_off_at_max_tokens(
+    graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def reply(body: object) -> str:
+        # Every final reply (max_tokens 320) runs past its limit; the hints (96) do not.
+        assert isinstance(body, dict)
+        return "step " * 400 if body["max_tokens"] == 320 else "a hint"
+
+    out = tmp_path / "results.jsonl"
+    with FakeOpenAIServer(reply=reply, honour_max_tokens=True) as server:
+        code = cli(
+            "eval", str(graph_file), "--data", "arith:test", "--limit", "3",
+            "--base-url", server.base_url, "--model", "fake", "--cache-mode", "off",
+            "--out", str(out),
+        )  # fmt: skip
+    assert code == 0
+    table = capsys.readouterr().out
+    cut_line = next(line for line in table.splitlines() if "cut off at max_tokens" in line)
+    assert cut_line.split()[-2] == "3"
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(row["trace"]["truncated"] == ["final"] for row in rows)
+    assert all("cut off after max_tokens" in row["feedback"] for row in rows)
+
+
 def test_run_prints_trace(
     graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -235,3 +259,25 @@ def test_models_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli("models", "list") == 0
     out = capsys.readouterr().out
     assert "qwen2.5-coder-0.5b" in out and "Apache-2.0" in out
+
+
+def test_run_and_eval_build_their_model_with_the_shared_builder(
+    graph_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from semgrad.cli import commands
+    from semgrad.llm import EchoLLM, LLMStack, Meter, ModelsConfig
+
+    built: list[tuple[ModelsConfig, tuple[str, ...]]] = []
+
+    def fake_build_stack(models: ModelsConfig, *, roles: tuple[str, ...]) -> LLMStack:
+        built.append((models, roles))
+        return LLMStack(llms={"forward": EchoLLM()}, meter=Meter())
+
+    monkeypatch.setattr(commands, "build_stack", fake_build_stack)
+    assert cli("run", str(graph_file), "-i", "question=2+2?") == 0
+    assert cli("run", str(graph_file), "-i", "question=2+2?", "--slots", "4", "--prompt-cache") == 0
+    (default, roles), (fast, _) = built
+    assert roles == ("forward",)
+    assert (default.slots, default.prompt_cache) == (1, False)  # deterministic by default
+    assert (fast.slots, fast.prompt_cache) == (4, True)
+    assert default.forward.model == "qwen2.5-coder-0.5b" and default.max_attempts == 5

@@ -20,7 +20,13 @@ from semgrad.data import (
     load_task,
 )
 from semgrad.errors import DataError, UserInputError
-from semgrad.evaluation import LIAR_BINARY_LABELS, ChoiceMatch, LabelMatch, NumericMatch
+from semgrad.evaluation import (
+    LIAR_BINARY_LABELS,
+    ChoiceMatch,
+    LabelMatch,
+    NumericMatch,
+    task_metric,
+)
 
 GSM8K_TRAIN = 305  # lines in the small train file (tests/data/conftest.py)
 
@@ -43,7 +49,7 @@ def test_gsm8k_val_is_carved_from_train(mini_data_dir: Path) -> None:
     assert_disjoint({"train": train.examples, "val": val.examples})
     ids = {e.id for e in train.examples} | {e.id for e in val.examples}
     assert ids == {f"gsm8k/train/{i}" for i in range(GSM8K_TRAIN)}
-    assert isinstance(val.metric, NumericMatch)
+    assert isinstance(task_metric(val), NumericMatch)
     other = load_task("gsm8k:val", data_dir=mini_data_dir, seed=1)
     assert other.examples != val.examples
 
@@ -80,7 +86,7 @@ def test_bbh_task_splits(mini_data_dir: Path) -> None:
     assert {e.id for t in parts.values() for e in t.examples} == {
         e.id for e in load_bbh(mini_data_dir, task)
     }
-    assert isinstance(parts["val"].metric, NumericMatch)
+    assert isinstance(task_metric(parts["val"]), NumericMatch)
     assert load_task(f"bbh:{task}:train", data_dir=mini_data_dir, seed=1).examples != (
         parts["train"].examples
     )
@@ -109,8 +115,8 @@ def test_metric_follows_a_choice_format(mini_data_dir: Path, tmp_path: Path) -> 
     items = [{"input": f"Movie {i}?", "target": f"({'AB'[i % 2]})"} for i in range(110)]
     movies.write_text(json.dumps({"examples": items}), encoding="utf-8")
     loaded = load_task("bbh:movie_recommendation:val", data_dir=root)
-    assert isinstance(loaded.metric, ChoiceMatch)
-    assert all(loaded.metric(e.target, e).correct for e in loaded.examples)
+    assert isinstance(task_metric(loaded), ChoiceMatch)
+    assert all(task_metric(loaded)(e.target, e).correct for e in loaded.examples)
 
 
 # --- LIAR -------------------------------------------------------------------------------------
@@ -146,10 +152,10 @@ def test_liar_tsv_parsing(mini_data_dir: Path) -> None:
 
 def test_liar_tasks(mini_data_dir: Path) -> None:
     six = load_task("liar:train", data_dir=mini_data_dir)
-    assert len(six) == 7 and isinstance(six.metric, LabelMatch)
+    assert len(six) == 7 and isinstance(task_metric(six), LabelMatch)
     binary = load_task("liar-binary:train", data_dir=mini_data_dir)
     assert [e.target for e in binary.examples] == ["Yes", "No", "Yes"]
-    assert binary.metric == LabelMatch(labels=LIAR_BINARY_LABELS)
+    assert task_metric(binary) == LabelMatch(labels=LIAR_BINARY_LABELS)
     # val and valid name the same official file for both forms
     assert load_task("liar:val", data_dir=mini_data_dir).examples == (
         load_task("liar:valid", data_dir=mini_data_dir).examples

@@ -15,7 +15,14 @@ from semgrad.data import (
     load_task,
 )
 from semgrad.errors import DataError, UserInputError
-from semgrad.evaluation import LIAR_BINARY_LABELS, ChoiceMatch, ExactMatch, LabelMatch, NumericMatch
+from semgrad.evaluation import (
+    LIAR_BINARY_LABELS,
+    ChoiceMatch,
+    ExactMatch,
+    LabelMatch,
+    NumericMatch,
+    task_metric,
+)
 
 
 def test_arith_needs_no_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,7 +34,7 @@ def test_arith_needs_no_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
         "test": 200,
     }
     assert_disjoint({split: task.examples for split, task in tasks.items()})
-    assert all(isinstance(task.metric, NumericMatch) for task in tasks.values())
+    assert all(isinstance(task_metric(task), NumericMatch) for task in tasks.values())
     assert tasks["val"].name == "arith:val"
     assert "100 synthetic" in tasks["val"].description
     # arith is a fixed benchmark: the seed does not change it
@@ -44,7 +51,7 @@ def test_gsm8k_val_is_carved_from_train_by_one_shuffle(data_dir: Path) -> None:
         f"gsm8k/train/{i}" for i in range(7473)
     }
     assert test.examples[0].id == "gsm8k/test/0"
-    assert isinstance(val.metric, NumericMatch)
+    assert isinstance(task_metric(val), NumericMatch)
 
 
 def test_gsm8k_split_depends_on_the_seed(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,9 +92,9 @@ def test_bbh_splits_are_disjoint_and_cover_the_task(data_dir: Path) -> None:
 )
 def test_bbh_metric_follows_the_target_format(data_dir: Path, task: str, metric: type) -> None:
     loaded = load_task(f"bbh:{task}:val", data_dir=data_dir)
-    assert isinstance(loaded.metric, metric)
+    assert isinstance(task_metric(loaded), metric)
     for example in loaded.examples:
-        assert loaded.metric(example.target, example).correct, example
+        assert task_metric(loaded)(example.target, example).correct, example
 
 
 def test_every_bbh_task_scores_its_own_targets_as_correct(data_dir: Path) -> None:
@@ -96,7 +103,7 @@ def test_every_bbh_task_scores_its_own_targets_as_correct(data_dir: Path) -> Non
         wrong = [
             e.id
             for e in loaded.examples
-            if not loaded.metric(f"So the answer is {e.target}.", e).correct
+            if not task_metric(loaded)(f"So the answer is {e.target}.", e).correct
         ]
         assert wrong == [], task
 
@@ -105,11 +112,11 @@ def test_liar_tasks(data_dir: Path) -> None:
     six = load_task("liar:valid", data_dir=data_dir)
     assert len(six) == 1284
     assert six.name == "liar:valid"
-    assert isinstance(six.metric, LabelMatch)
+    assert isinstance(task_metric(six), LabelMatch)
     binary = load_task("liar-binary:val", data_dir=data_dir)
     assert len(binary) == 432
     assert binary.name == "liar-binary:val"
-    assert binary.metric == LabelMatch(labels=LIAR_BINARY_LABELS)
+    assert task_metric(binary) == LabelMatch(labels=LIAR_BINARY_LABELS)
     # val and valid name the same official file for both forms
     assert load_task("liar:val", data_dir=data_dir).examples == six.examples
     assert load_task("liar-binary:valid", data_dir=data_dir).name == "liar-binary:val"
@@ -171,6 +178,14 @@ def test_reviews_task_is_bundled_disjoint_and_balanced() -> None:
     assert not texts["train"] & texts["val"] and not texts["train"] & texts["test"]
     assert not texts["val"] & texts["test"]
     ex = load_task("reviews:test").examples[0]
-    score = load_task("reviews:test").metric("The review is positive.", ex)
+    score = task_metric(load_task("reviews:test"))("The review is positive.", ex)
     assert score.value == 0.0 and "POS, NEG" in score.feedback
-    assert load_task("reviews:test").metric(ex.target, ex).value == 1.0
+    assert task_metric(load_task("reviews:test"))(ex.target, ex).value == 1.0
+
+
+def test_a_task_names_its_metric_and_evaluation_resolves_it() -> None:
+    # data does not import evaluation (that would be a cycle): a task carries a name.
+    task = load_task("reviews:test")
+    assert (task.metric_name, task.metric_labels) == ("label", ("POS", "NEG"))
+    assert task_metric(task) == LabelMatch(labels=("POS", "NEG"))
+    assert task_metric(load_task("arith:test")) == NumericMatch()

@@ -56,3 +56,31 @@ def test_write_jsonl_is_atomic_and_complete(tmp_path: Path) -> None:
         {"b": "é"},
     ]
     assert [p.name for p in path.parent.iterdir()] == ["r.jsonl"]  # no temporary file left
+
+
+def test_a_cut_off_reply_is_counted_and_its_feedback_says_so() -> None:
+    # The final reply of q1 is cut off in the middle of its working: the numeric metric
+    # reads "4" from "2 + 2 = 4 ..." (the score is what the metric says), but the feedback
+    # must say the reply stopped at max_tokens, so "4" is not taken for a finished answer.
+    def reply(request: Request) -> str:
+        if request.node != "final":
+            return "a hint"
+        if "q1" in request.messages[-1].content:
+            return "2 + 2 = 4 so then " + "and " * 400 + "Answer: 5"
+        return "Answer: 4"
+
+    llm = ScriptedLLM(reply, honour_max_tokens=True)
+    ctx = RunContext(llms={"forward": llm})
+    examples = [Example(f"q{i}", {"question": f"q{i}: 2+2?"}, "4") for i in range(3)]
+    result = evaluate(hint_graph(2), examples, NumericMatch(), ctx)
+    cut = result.results[1]
+    assert cut.trace.nodes["final"].truncated
+    assert cut.score.value == 1.0  # documented: the value is the metric's verdict
+    assert "The output is correct." in cut.score.feedback
+    assert "The reply was cut off after max_tokens (320 tokens)" in cut.score.feedback
+    assert "intermediate step" in cut.score.feedback
+    for other in (result.results[0], result.results[2]):
+        assert "cut off" not in other.score.feedback
+        assert not other.trace.truncated
+    assert result.truncated == 1 and result.summary()["truncated"] == 1
+    assert cut.to_dict()["trace"]["truncated"] == ["final"]

@@ -291,3 +291,15 @@ def test_metric_for_options_and_errors() -> None:
         metric_for("f1")
     with pytest.raises(UserInputError, match="bad options for metric 'exact'"):
         metric_for("exact", labels=["x"])
+
+
+def test_note_truncation_names_each_cut_off_reply_and_keeps_the_value() -> None:
+    from semgrad.evaluation.metrics import Score, note_truncation
+
+    score = Score(0.0, 'The expected output is: "4".', "7")
+    assert note_truncation(score, [], "final") is score
+    noted = note_truncation(score, [("hint_1", 96), ("final", 320)], "final")
+    assert (noted.value, noted.prediction) == (0.0, "7")
+    assert noted.feedback.startswith(score.feedback)
+    assert "The reply of node 'hint_1' was cut off after max_tokens (96 tokens)" in noted.feedback
+    assert "The reply was cut off after max_tokens (320 tokens)" in noted.feedback

@@ -147,3 +147,38 @@ def test_context_validation() -> None:
         RunContext(llms={})
     ctx = RunContext(llms={"forward": Recorder()})
     assert ctx.with_phase("backward").semaphore is not None
+
+
+# --- finish_reason on every reply ------------------------------------------------------------
+
+
+def test_every_reply_records_its_finish_reason_and_a_cut_off_one_is_marked() -> None:
+    from semgrad.llm.fakes import ScriptedLLM
+
+    def reply(request: Request) -> str:
+        # hint_1 rambles past its 96 tokens; the others stop on their own.
+        return "step " * 200 if request.node == "hint_1" else "Answer: 4"
+
+    llm = ScriptedLLM(reply, honour_max_tokens=True)
+    g = Graph(
+        ["question"],
+        [
+            LLMNode("hint_1", ("question",), Parameter("Hint."), max_tokens=96),
+            LLMNode("final", ("question", "hint_1"), Parameter("Answer.")),
+            FunctionNode("extract", ("final",), "last_number"),
+        ],
+        "extract",
+    )
+    trace = asyncio.run(forward(g, {"question": "2+2?"}, RunContext(llms={"forward": llm})))
+    assert trace.ok and trace.output == "4"
+    hint, final, extract = trace.nodes.values()
+    assert (hint.finish_reason, hint.truncated) == ("length", True)
+    assert (final.finish_reason, final.truncated) == ("stop", False)
+    assert (extract.finish_reason, extract.truncated) == (None, False)  # no model reply
+    assert hint.usage.completion_tokens == 96 and hint.value  # the cut reply is still used
+    assert [n.node for n in trace.truncated] == ["hint_1"]
+    data = trace.to_dict()
+    assert data["truncated"] == ["hint_1"]
+    assert data["nodes"]["hint_1"]["finish_reason"] == "length"
+    assert data["nodes"]["hint_1"]["truncated"] is True
+    assert data["nodes"]["final"]["finish_reason"] == "stop"

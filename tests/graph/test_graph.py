@@ -193,7 +193,7 @@ def test_json_round_trip() -> None:
         "answer",
         name="two",
     )
-    h = Graph.from_json(g.to_json())
+    h = graph_from_dict(json.loads(g.to_json()))
     assert h.to_dict() == g.to_dict()
     assert json.loads(h.to_json())["nodes"][1]["fn"] == "last_number"
 

@@ -457,11 +457,11 @@ def test_request_body_passes_every_sampling_parameter() -> None:
         "temperature": 0.7,
         "top_p": 0.9,
         "seed": 42,
-        "cache_prompt": True,
+        "cache_prompt": False,  # the deterministic default: no prompt reuse
         "stop": ["\n"],
     }
     assert "stop" not in request_body(Request.chat("hi"))
-    assert request_body(Request.chat("hi"), prompt_cache=False)["cache_prompt"] is False
+    assert request_body(Request.chat("hi"), prompt_cache=True)["cache_prompt"] is True
 
 
 def reply(text: str = "hello", finish: str = "stop") -> dict[str, Any]:

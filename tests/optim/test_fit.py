@@ -55,7 +55,7 @@ def scripted() -> dict[str, ScriptedLLM]:
 
 
 def graph() -> sg.Graph:
-    return sg.Graph.from_dict(
+    return sg.graph_from_dict(
         {
             "name": "adder",
             "inputs": ["question"],

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -35,12 +35,18 @@ from semgrad.evaluation.evaluator import ExampleResult, aevaluate, write_jsonl
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import forward
 from semgrad.graph.core import Graph
-from semgrad.llm.cache import Cache, CacheMode
-from semgrad.llm.factory import close_client, default_cache_path, make_client
-from semgrad.llm.meter import Meter
-from semgrad.llm.retry import RetryPolicy
-from semgrad.llm.stack import build_llm
-from semgrad.llm.types import LLM
+from semgrad.llm.cache import CACHE_MODES, Cache
+from semgrad.llm.config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_FORWARD_MODEL,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_PROMPT_CACHE,
+    DEFAULT_SLOTS,
+    ModelConfig,
+    ModelsConfig,
+)
+from semgrad.llm.factory import default_cache_path
+from semgrad.llm.stack import LLMStack, build_stack
 from semgrad.optim.records import (
     BudgetStopped,
     ExamplesScored,
@@ -75,9 +81,6 @@ app.add_typer(cache_app, name="cache")
 out = Console()
 err = Console(stderr=True)
 
-DEFAULT_MODEL = "qwen2.5-coder-0.5b"
-
-
 # -- shared options ----------------------------------------------------------------------
 
 ModelOpt = Annotated[
@@ -102,7 +105,23 @@ ApiKeyEnvOpt = Annotated[
     ),
 ]
 SlotsOpt = Annotated[
-    int, typer.Option("--slots", min=1, max=64, help="Parallel slots of the embedded model.")
+    int,
+    typer.Option(
+        "--slots",
+        min=1,
+        max=64,
+        help="Parallel slots of the embedded model. 1 (the default) gives replies that "
+        "repeat exactly; more slots batch requests for throughput, but batching changes "
+        "float rounding, so a temperature-0 reply can differ from run to run.",
+    ),
+]
+PromptCacheOpt = Annotated[
+    bool,
+    typer.Option(
+        "--prompt-cache/--no-prompt-cache",
+        help="Let llama.cpp reuse a slot's cached prompt prefix (embedded model): faster "
+        "for prompts sharing a long start, but replies no longer repeat exactly.",
+    ),
 ]
 ConcurrencyOpt = Annotated[
     int, typer.Option("--concurrency", "-c", min=1, max=1024, help="Nodes run at once.")
@@ -128,8 +147,6 @@ RetriesOpt = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed sent with every model request.")]
 
-_CACHE_MODES = ("read-write", "read-only", "replay-only", "off")
-
 
 @contextmanager
 def _llm_stack(
@@ -138,34 +155,26 @@ def _llm_stack(
     base_url: str | None,
     api_key_env: str | None,
     slots: int,
+    prompt_cache: bool,
     cache_path: Path | None,
     cache_mode: str,
-    max_attempts: int = 5,
-) -> Iterator[tuple[LLM, Meter, Cache | None]]:
-    if cache_mode not in _CACHE_MODES:
+    max_attempts: int,
+) -> Iterator[LLMStack]:
+    """The forward model the options name, built by the same builder as a run's models."""
+    if cache_mode not in CACHE_MODES:
         raise UserInputError(
-            f"--cache-mode must be one of {', '.join(_CACHE_MODES)}, got {cache_mode!r}"
+            f"--cache-mode must be one of {', '.join(CACHE_MODES)}, got {cache_mode!r}"
         )
-    client = make_client(model, base_url=base_url, api_key_env=api_key_env, slots=slots)
-    cache = (
-        None
-        if cache_mode == "off"
-        else Cache(cache_path or default_cache_path(), mode=cast(CacheMode, cache_mode))
+    models = ModelsConfig(
+        forward=ModelConfig(model=model, base_url=base_url, api_key_env=api_key_env),
+        slots=slots,
+        prompt_cache=prompt_cache,
+        cache=None if cache_path is None else str(cache_path),
+        cache_mode=cache_mode,
+        max_attempts=max_attempts,
     )
-    meter = Meter()
-    llm = build_llm(
-        client,
-        cache=cache,
-        meter=meter,
-        retry=RetryPolicy(max_attempts=max_attempts),
-        max_concurrency=None if base_url else slots,
-    )
-    try:
-        yield llm, meter, cache
-    finally:
-        if cache is not None:
-            cache.close()
-        asyncio.run(close_client(client))
+    with build_stack(models, roles=("forward",)) as stack:
+        yield stack
 
 
 def _load_graph(path: Path) -> Graph:
@@ -204,13 +213,14 @@ def run(
     inputs: Annotated[
         list[str], typer.Option("--input", "-i", help="NAME=VALUE for each graph input.")
     ],
-    model: ModelOpt = DEFAULT_MODEL,
+    model: ModelOpt = DEFAULT_FORWARD_MODEL,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = None,
-    slots: SlotsOpt = 4,
+    slots: SlotsOpt = DEFAULT_SLOTS,
+    prompt_cache: PromptCacheOpt = DEFAULT_PROMPT_CACHE,
     cache_path: CachePathOpt = None,
     cache_mode: CacheModeOpt = "read-write",
-    max_attempts: RetriesOpt = 5,
+    max_attempts: RetriesOpt = DEFAULT_MAX_ATTEMPTS,
     seed: SeedOpt = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the trace as JSON.")] = False,
 ) -> None:
@@ -222,17 +232,20 @@ def run(
         base_url=base_url,
         api_key_env=api_key_env,
         slots=slots,
+        prompt_cache=prompt_cache,
         cache_path=cache_path,
         cache_mode=cache_mode,
         max_attempts=max_attempts,
-    ) as (llm, _meter, _cache):
-        ctx = RunContext(llms={"forward": llm}, seed=seed)
+    ) as stack:
+        ctx = RunContext(llms=stack.llms, seed=seed)
         trace = asyncio.run(forward(graph, values, ctx))
     if as_json:
         out.print_json(json.dumps(trace.to_dict()))
     else:
         for name, rec in trace.nodes.items():
             status = "[red]failed[/]" if rec.error else ("[dim]cached[/]" if rec.cached else "ok")
+            if rec.truncated:
+                status += " [yellow]cut off at max_tokens[/]"
             out.rule(
                 f"[bold]{name}[/] ({rec.kind}) {status}  {rec.duration_s:.2f}s  "
                 f"{rec.usage.prompt_tokens}+{rec.usage.completion_tokens} tokens"
@@ -279,14 +292,15 @@ def eval_(
         Path | None,
         typer.Option("--data-dir", help="Data directory [default: $SEMGRAD_DATA_DIR]."),
     ] = None,
-    model: ModelOpt = DEFAULT_MODEL,
+    model: ModelOpt = DEFAULT_FORWARD_MODEL,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = None,
-    slots: SlotsOpt = 4,
-    concurrency: ConcurrencyOpt = 8,
+    slots: SlotsOpt = DEFAULT_SLOTS,
+    prompt_cache: PromptCacheOpt = DEFAULT_PROMPT_CACHE,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     cache_path: CachePathOpt = None,
     cache_mode: CacheModeOpt = "read-write",
-    max_attempts: RetriesOpt = 5,
+    max_attempts: RetriesOpt = DEFAULT_MAX_ATTEMPTS,
     seed: SeedOpt = 0,
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="Per-example results (.jsonl).")
@@ -294,9 +308,11 @@ def eval_(
 ) -> None:
     """Evaluate a graph on a task: progress, a summary table, per-example JSONL."""
     from semgrad.data.tasks import load_task
+    from semgrad.evaluation.metrics import task_metric
 
     graph = _load_graph(graph_path)
     task = load_task(data, data_dir=data_dir)
+    metric = task_metric(task)
     examples = list(task.examples[:limit] if limit else task.examples)
     if not examples:
         raise UserInputError(f"{data} has no examples to evaluate")
@@ -312,12 +328,14 @@ def eval_(
         base_url=base_url,
         api_key_env=api_key_env,
         slots=slots,
+        prompt_cache=prompt_cache,
         cache_path=cache_path,
         cache_mode=cache_mode,
         max_attempts=max_attempts,
-    ) as (llm, meter, _cache):
+    ) as stack:
+        meter = stack.meter
         ctx = RunContext(
-            llms={"forward": llm}, max_concurrency=concurrency, seed=seed, phase="evaluation"
+            llms=stack.llms, max_concurrency=concurrency, seed=seed, phase="evaluation"
         )
         correct = 0.0
         done = 0
@@ -341,7 +359,7 @@ def eval_(
 
             t0 = time.perf_counter()
             result = asyncio.run(
-                aevaluate(graph, examples, task.metric, ctx, meter=meter, on_result=on_result)
+                aevaluate(graph, examples, metric, ctx, meter=meter, on_result=on_result)
             )
             wall = time.perf_counter() - t0
     write_jsonl(out_file, [r.to_dict() for r in result.results])
@@ -350,8 +368,9 @@ def eval_(
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("examples", str(result.n))
-    table.add_row(f"score ({task.metric.name})", f"{result.score:.1%}")
+    table.add_row(f"score ({metric.name})", f"{result.score:.1%}")
     table.add_row("errors", str(result.errors))
+    table.add_row("cut off at max_tokens", str(result.truncated))
     table.add_row("model calls", str(total.calls))
     table.add_row("cache hits", str(total.cache_hits))
     table.add_row("prompt tokens", str(total.prompt_tokens))
@@ -569,7 +588,8 @@ def export(
     ] = False,
 ) -> None:
     """Write the optimized graph as a plain spec (a swarm spec for a composite graph)."""
-    from semgrad.optim.runfiles import RunFiles, atomic_write_text
+    from semgrad.atomic import atomic_write_text
+    from semgrad.optim.runfiles import RunFiles
     from semgrad.swarm.spec import spec_from_dict
 
     files = RunFiles(run_dir)
@@ -658,7 +678,7 @@ def models_install(
 
 @models_app.command("verify")
 def models_verify(
-    name: Annotated[str, typer.Argument(help="Registry name.")] = DEFAULT_MODEL,
+    name: Annotated[str, typer.Argument(help="Registry name.")] = DEFAULT_FORWARD_MODEL,
 ) -> None:
     """Re-hash an installed model file and compare it with the registry checksum."""
     from semgrad.llm.models import verify
@@ -707,10 +727,10 @@ def cache_clear(cache_path: CachePathOpt = None) -> None:
 
 @app.command()
 def serve(
-    model: ModelOpt = DEFAULT_MODEL,
+    model: ModelOpt = DEFAULT_FORWARD_MODEL,
     host: Annotated[str, typer.Option("--host", help="Loopback address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535)] = 8080,
-    slots: SlotsOpt = 4,
+    slots: SlotsOpt = DEFAULT_SLOTS,
 ) -> None:
     """Expose the embedded model as an OpenAI-compatible HTTP server on loopback."""
     from semgrad.llm.serve import serve as serve_model

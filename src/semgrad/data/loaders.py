@@ -32,6 +32,7 @@ from semgrad.errors import DataError, UserInputError
 
 __all__ = [
     "DATA_DIR_ENV",
+    "LIAR_BINARY_LABELS",
     "LIAR_LABELS",
     "bbh_target_format",
     "gsm8k_target",
@@ -55,6 +56,8 @@ LIAR_LABELS: tuple[str, ...] = (
     "mostly-true",
     "true",
 )
+# The binary LIAR labels: "is the statement a lie?" Yes (label false) / No (label true).
+LIAR_BINARY_LABELS: tuple[str, ...] = ("Yes", "No")
 
 PathLike = str | os.PathLike[str]
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from semgrad.data.arith import ARITH_SIZES, generate_arith
 from semgrad.data.example import Example
 from semgrad.data.loaders import (
+    LIAR_BINARY_LABELS,
     LIAR_LABELS,
     bbh_target_format,
     load_bbh,
@@ -31,15 +32,9 @@ from semgrad.data.loaders import (
     load_liar,
     resolve_data_dir,
 )
+from semgrad.data.reviews import REVIEW_LABELS, generate_reviews
 from semgrad.data.splits import split
 from semgrad.errors import DataError, UserInputError
-
-# The metrics are imported where a task is built, not here: `semgrad.evaluation` depends on
-# `semgrad.data` (metrics score Examples), so importing it while `semgrad.data` initialises
-# would be a cycle.
-
-if TYPE_CHECKING:
-    from semgrad.evaluation.metrics import Metric
 
 __all__ = ["BBH_SIZES", "GSM8K_VAL_SIZE", "Task", "list_tasks", "load_task"]
 
@@ -59,12 +54,18 @@ _LIAR_FILES: dict[str, Literal["train", "valid", "test"]] = {
 
 @dataclass(frozen=True)
 class Task:
-    """Examples of one split of one dataset, and the metric that scores them."""
+    """Examples of one split of one dataset, and the name of the metric that scores them.
+
+    The metric is named, not built: metrics live in `semgrad.evaluation`, which depends on
+    this package; `semgrad.evaluation.task_metric(task)` resolves the name (with
+    `metric_labels` for the "label" metric).
+    """
 
     name: str
     examples: tuple[Example, ...]
-    metric: Metric
+    metric_name: str
     description: str
+    metric_labels: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -138,13 +139,11 @@ def _check(spec: str, which: str, allowed: tuple[str, ...]) -> str:
 
 
 def _arith(which: str) -> Task:
-    from semgrad.evaluation.metrics import NumericMatch
-
     examples = generate_arith(which, ARITH_SIZES[which])
     return Task(
         name=f"arith:{which}",
         examples=examples,
-        metric=NumericMatch(),
+        metric_name="numeric",
         description=(
             f"arith {which}: {len(examples)} synthetic multi-step arithmetic word problems; "
             f"the answer is a whole number (metric: numeric)."
@@ -153,14 +152,12 @@ def _arith(which: str) -> Task:
 
 
 def _reviews(which: str) -> Task:
-    from semgrad.data.reviews import REVIEW_LABELS, generate_reviews
-    from semgrad.evaluation.metrics import LabelMatch
-
     examples = generate_reviews(which)  # type: ignore[arg-type]
     return Task(
         name=f"reviews:{which}",
         examples=examples,
-        metric=LabelMatch(labels=REVIEW_LABELS),
+        metric_name="label",
+        metric_labels=REVIEW_LABELS,
         description=(
             f"reviews {which}: {len(examples)} short reviews labelled POS or NEG; the label "
             f"convention is stated nowhere but in the metric's feedback (metric: label)."
@@ -169,8 +166,6 @@ def _reviews(which: str) -> Task:
 
 
 def _gsm8k(which: str, data_dir: str | os.PathLike[str] | None, seed: int) -> Task:
-    from semgrad.evaluation.metrics import NumericMatch
-
     if which == "test":
         examples = load_gsm8k(data_dir, "test")
     else:
@@ -181,7 +176,7 @@ def _gsm8k(which: str, data_dir: str | os.PathLike[str] | None, seed: int) -> Ta
     return Task(
         name=f"gsm8k:{which}",
         examples=examples,
-        metric=NumericMatch(),
+        metric_name="numeric",
         description=(
             f"GSM8K {which}: {len(examples)} grade-school math word problems; the answer is "
             f"a number (metric: numeric)."
@@ -190,8 +185,6 @@ def _gsm8k(which: str, data_dir: str | os.PathLike[str] | None, seed: int) -> Ta
 
 
 def _bbh(task: str, which: str, data_dir: str | os.PathLike[str] | None, seed: int) -> Task:
-    from semgrad.evaluation.metrics import ChoiceMatch, ExactMatch, NumericMatch
-
     root = resolve_data_dir(data_dir)
     pool = load_bbh(root, task)
     fixed = sum(BBH_SIZES.values())
@@ -204,40 +197,33 @@ def _bbh(task: str, which: str, data_dir: str | os.PathLike[str] | None, seed: i
     parts = split(pool, seed=seed, sizes={**BBH_SIZES, "test": len(pool) - fixed})
     examples = parts[which]
     target_format = bbh_target_format([example.target for example in pool])
-    metric: Metric
-    if target_format == "integer":
-        metric = NumericMatch()
-    elif target_format == "text":
-        metric = ExactMatch()
-    else:
-        metric = ChoiceMatch()
+    metric = {"integer": "numeric", "text": "exact"}.get(target_format, "choice")
     return Task(
         name=f"bbh:{task}:{which}",
         examples=examples,
-        metric=metric,
+        metric_name=metric,
         description=(
             f"BIG-Bench Hard {task} {which}: {len(examples)} examples; targets are "
-            f"{target_format} (metric: {metric.name})."
+            f"{target_format} (metric: {metric})."
         ),
     )
 
 
 def _liar(which: str, data_dir: str | os.PathLike[str] | None, *, binary: bool) -> Task:
-    from semgrad.evaluation.metrics import LIAR_BINARY_LABELS, LabelMatch
-
     file_split = _LIAR_FILES[which]
     examples = load_liar(data_dir, file_split, binary=binary)
     if binary:
         name = f"liar-binary:{'val' if file_split == 'valid' else file_split}"
-        metric = LabelMatch(labels=LIAR_BINARY_LABELS)
+        labels = LIAR_BINARY_LABELS
         what = "is the statement a lie? Yes (label false) or No (label true)"
     else:
         name = f"liar:{file_split}"
-        metric = LabelMatch(labels=LIAR_LABELS)
+        labels = LIAR_LABELS
         what = "one of pants-fire, false, barely-true, half-true, mostly-true, true"
     return Task(
         name=name,
         examples=examples,
-        metric=metric,
+        metric_name="label",
+        metric_labels=labels,
         description=f"LIAR {file_split}: {len(examples)} statements; {what} (metric: label).",
     )

@@ -9,6 +9,8 @@ from semgrad.evaluation.metrics import (
     NumericMatch,
     Score,
     metric_for,
+    note_truncation,
+    task_metric,
 )
 
 __all__ = [
@@ -20,4 +22,6 @@ __all__ = [
     "NumericMatch",
     "Score",
     "metric_for",
+    "note_truncation",
+    "task_metric",
 ]

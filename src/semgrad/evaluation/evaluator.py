@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semgrad.atomic import atomic_open
 from semgrad.data.example import Example
-from semgrad.evaluation.metrics import Metric, Score
+from semgrad.evaluation.metrics import Metric, Score, note_truncation
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import forward_many
 from semgrad.execution.trace import Trace
@@ -66,11 +65,17 @@ class EvalResult:
     def errors(self) -> int:
         return sum(1 for r in self.results if r.error is not None)
 
+    @property
+    def truncated(self) -> int:
+        """Examples where some reply was cut off at max_tokens (see `NodeTrace.truncated`)."""
+        return sum(1 for r in self.results if r.trace.truncated)
+
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "n": self.n,
             "score": self.score,
             "errors": self.errors,
+            "truncated": self.truncated,
             "wall_s": round(self.wall_s, 3),
         }
         if self.usage is not None:
@@ -82,8 +87,11 @@ class EvalResult:
 
 def _score(metric: Metric, trace: Trace, example: Example) -> Score:
     if trace.output is None:
-        return Score(value=0.0, feedback=f"The system failed: {trace.error}", prediction="")
-    return metric(trace.output, example)
+        score = Score(value=0.0, feedback=f"The system failed: {trace.error}", prediction="")
+    else:
+        score = metric(trace.output, example)
+    cut_off = [(n.node, n.usage.completion_tokens) for n in trace.truncated]
+    return note_truncation(score, cut_off, trace.output_node)
 
 
 async def aevaluate(
@@ -129,16 +137,6 @@ def evaluate(
 
 def write_jsonl(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
     """Write JSON lines atomically: a crash leaves the old file or the new one, never half."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")

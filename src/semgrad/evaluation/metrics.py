@@ -27,7 +27,8 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from semgrad.data.example import Example
-from semgrad.data.loaders import LIAR_LABELS
+from semgrad.data.loaders import LIAR_BINARY_LABELS, LIAR_LABELS
+from semgrad.data.tasks import Task
 from semgrad.errors import DataError, UserInputError
 
 __all__ = [
@@ -39,13 +40,12 @@ __all__ = [
     "NumericMatch",
     "Score",
     "metric_for",
+    "note_truncation",
+    "task_metric",
 ]
 
 CORRECT_FEEDBACK = "The output is correct."
 NO_ANSWER_FEEDBACK = "No final answer was found in the output."
-
-# The binary LIAR labels: "is the statement a lie?" Yes (label false) / No (label true).
-LIAR_BINARY_LABELS: tuple[str, ...] = ("Yes", "No")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,27 @@ class Metric(Protocol):
     def name(self) -> str: ...
 
     def __call__(self, prediction_text: str, example: Example) -> Score: ...
+
+
+def note_truncation(score: Score, cut_off: Sequence[tuple[str, int]], output_node: str) -> Score:
+    """`score` with feedback saying which replies were cut off at max_tokens.
+
+    `cut_off` holds (node, tokens) per truncated reply. The value stays what the metric
+    said: a reply that stated its answer before the cut is still right, and a number read
+    from an unfinished reply is usually wrong anyway. But the feedback must not let a
+    number from the middle of a calculation pass for the model's answer, so it says the
+    reply stopped early and the answer is likely not its last word.
+    """
+    if not cut_off:
+        return score
+    notes = []
+    for node, tokens in cut_off:
+        whose = "The reply" if node == output_node else f"The reply of node {node!r}"
+        notes.append(
+            f"{whose} was cut off after max_tokens ({tokens} tokens), before it finished; "
+            f"what was read from it may be an intermediate step, not a final answer."
+        )
+    return Score(score.value, " ".join([score.feedback, *notes]), score.prediction)
 
 
 # --- finding the final answer in a reply -----------------------------------------------------
@@ -478,3 +499,10 @@ def metric_for(name: str, **options: Any) -> Metric:
     except TypeError as exc:
         raise UserInputError(f"bad options for metric {name!r}: {exc}") from None
     return metric
+
+
+def task_metric(task: Task) -> Metric:
+    """The metric a task names (`Task.metric_name`, with its labels for "label")."""
+    if task.metric_labels:
+        return metric_for(task.metric_name, labels=task.metric_labels)
+    return metric_for(task.metric_name)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from semgrad.errors import ConfigError
+from semgrad.llm.config import DEFAULT_CONCURRENCY
 from semgrad.llm.types import LLM, Phase
 
 __all__ = ["RunContext"]
@@ -45,7 +46,7 @@ class RunContext:
     """
 
     llms: Mapping[str, LLM]
-    max_concurrency: int = 16
+    max_concurrency: int = DEFAULT_CONCURRENCY
     phase: Phase = "forward"
     seed: int = 0
     _limit: _Limit = field(default=None, repr=False, compare=False)  # type: ignore[assignment]

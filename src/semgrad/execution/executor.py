@@ -72,6 +72,7 @@ async def _run_llm_node(
     rec.raw = response.text
     rec.usage = response.usage
     rec.cached = response.cached
+    rec.finish_reason = response.finish_reason
     text = response.text.strip()
     if not text:
         # A malformed reply is a recorded failure of this node, never a silent empty value.

@@ -12,7 +12,12 @@ __all__ = ["NodeTrace", "Trace"]
 
 @dataclass
 class NodeTrace:
-    """What one node saw and did. `error` is set when the node failed or was skipped."""
+    """What one node saw and did. `error` is set when the node failed or was skipped.
+
+    `finish_reason` is why the model stopped (``"stop"``, or ``"length"`` when the reply was
+    cut off at the node's max_tokens); None for a function node or a node that never got
+    a reply.
+    """
 
     node: str
     kind: str
@@ -22,6 +27,7 @@ class NodeTrace:
     value: str | None = None
     usage: Usage = field(default_factory=Usage)
     cached: bool = False
+    finish_reason: str | None = None
     start_s: float = 0.0
     duration_s: float = 0.0
     error: str | None = None
@@ -31,6 +37,11 @@ class NodeTrace:
     @property
     def ok(self) -> bool:
         return self.error is None and self.value is not None
+
+    @property
+    def truncated(self) -> bool:
+        """The reply was cut off at max_tokens: what was read from it may be unfinished."""
+        return self.finish_reason == "length"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +56,8 @@ class NodeTrace:
                 "completion_tokens": self.usage.completion_tokens,
             },
             "cached": self.cached,
+            "finish_reason": self.finish_reason,
+            "truncated": self.truncated,
             "start_s": round(self.start_s, 4),
             "duration_s": round(self.duration_s, 4),
             "error": self.error,
@@ -69,6 +82,11 @@ class Trace:
         return self.error is None and self.output is not None
 
     @property
+    def truncated(self) -> list[NodeTrace]:
+        """The nodes whose reply was cut off at max_tokens, in topological order."""
+        return [n for n in self.nodes.values() if n.truncated]
+
+    @property
     def usage(self) -> Usage:
         total = Usage()
         for n in self.nodes.values():
@@ -83,5 +101,6 @@ class Trace:
             "output": self.output,
             "error": self.error,
             "duration_s": round(self.duration_s, 4),
+            "truncated": [n.node for n in self.truncated],
             "nodes": {name: n.to_dict() for name, n in self.nodes.items()},
         }

@@ -3,7 +3,7 @@
 from semgrad.graph.builders import hint_graph
 from semgrad.graph.core import FunctionNode, Graph, LLMNode, Node, Parameter
 from semgrad.graph.functions import BUILTINS, resolve_function
-from semgrad.graph.spec import load_graph
+from semgrad.graph.spec import graph_from_dict, load_graph
 
 __all__ = [
     "BUILTINS",
@@ -12,6 +12,7 @@ __all__ = [
     "LLMNode",
     "Node",
     "Parameter",
+    "graph_from_dict",
     "hint_graph",
     "load_graph",
     "resolve_function",

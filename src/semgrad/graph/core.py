@@ -16,7 +16,6 @@ import copy
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Self
 
 from semgrad.errors import (
@@ -27,6 +26,7 @@ from semgrad.errors import (
 )
 
 __all__ = [
+    "SPEC_VERSION",
     "FeedbackOn",
     "FunctionNode",
     "GradientEntry",
@@ -34,6 +34,8 @@ __all__ = [
     "LLMNode",
     "Node",
     "Parameter",
+    "SpecJSON",
+    "node_to_dict",
 ]
 
 FeedbackOn = Literal["output", "final_answer"]
@@ -153,32 +155,38 @@ class FunctionNode:
 Node = LLMNode | FunctionNode
 
 
+# The version written into every spec (graph and swarm); `semgrad.graph.spec` reads it.
+SPEC_VERSION = 1
+
+
+def node_to_dict(node: Node) -> dict[str, Any]:
+    """A node as plain data, as it appears in a graph spec."""
+    if isinstance(node, LLMNode):
+        return {
+            "type": "llm",
+            "name": node.name,
+            "inputs": list(node.inputs),
+            "instruction": node.instruction.value,
+            "role": node.instruction.role,
+            "requires_grad": node.instruction.requires_grad,
+            "llm": node.llm,
+            "max_tokens": node.max_tokens,
+            "temperature": node.temperature,
+        }
+    return {"type": "function", "name": node.name, "inputs": list(node.inputs), "fn": node.fn}
+
+
 class SpecJSON:
-    """JSON text, file and deep-copy doors shared by graphs and swarms; a subclass gives
-    `to_dict`, `from_dict` (plain data) and `load` (a spec file)."""
+    """The JSON text and deep-copy doors shared by graphs and swarms; a subclass gives
+    `to_dict`. Reading a spec (validation with errors that teach) is the spec modules'
+    job, which depend on this one: `semgrad.graph.spec.load_graph` / `graph_from_dict`,
+    `semgrad.swarm.spec.load_swarm` / `load_spec`."""
 
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    @classmethod
-    def from_dict(cls, data: Any) -> Self:
-        raise NotImplementedError
-
-    @classmethod
-    def load(cls, path: Path) -> Self:
-        raise NotImplementedError
-
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text_or_path: str | Path) -> Self:
-        """Build from JSON text, or from a file when given a `Path`."""
-        from semgrad.graph.spec import parse_spec_json
-
-        if isinstance(text_or_path, Path):
-            return cls.load(text_or_path)
-        return cls.from_dict(parse_spec_json(text_or_path))
 
     def copy(self) -> Self:
         """A deep copy: its parameters (and edge logits) are its own."""
@@ -337,21 +345,14 @@ class Graph(SpecJSON):
     # -- JSON ------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        from semgrad.graph.spec import graph_to_dict
-
-        return graph_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Graph:
-        from semgrad.graph.spec import graph_from_dict
-
-        return graph_from_dict(data)
-
-    @classmethod
-    def load(cls, path: Path) -> Graph:
-        from semgrad.graph.spec import load_graph
-
-        return load_graph(path)
+        """The graph spec as plain data (`semgrad.graph.spec.graph_from_dict` reads it)."""
+        return {
+            "semgrad": SPEC_VERSION,
+            "name": self.name,
+            "inputs": list(self.inputs),
+            "nodes": [node_to_dict(node) for node in self.nodes.values()],
+            "output": self.output,
+        }
 
     def __repr__(self) -> str:
         return (

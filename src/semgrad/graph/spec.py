@@ -1,4 +1,5 @@
-"""The JSON form of a graph: `Graph.from_json` / `to_json`, used by the CLI and run files.
+"""Reading the JSON form of a graph (`Graph.to_dict` / `to_json` write it), for the CLI
+and run files.
 
 The spec is validated with pydantic (unknown keys refused, types checked) and then by the
 `Graph` constructor (names, references, cycles); both kinds of failure become a `SpecError`
@@ -14,11 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from semgrad.errors import SpecError
-from semgrad.graph.core import FunctionNode, Graph, LLMNode, Node, Parameter
+from semgrad.graph.core import SPEC_VERSION, FunctionNode, Graph, LLMNode, Node, Parameter
 
-__all__ = ["SPEC_VERSION", "graph_from_dict", "graph_to_dict", "load_graph"]
-
-SPEC_VERSION = 1
+__all__ = ["SPEC_VERSION", "graph_from_dict", "load_graph"]
 
 
 class _Strict(BaseModel):
@@ -113,36 +112,6 @@ def graph_from_dict(data: Any, *, source: str | None = None) -> Graph:
         else:
             nodes.append(FunctionNode(name=n.name, inputs=tuple(n.inputs), fn=n.fn))
     return Graph(spec.inputs, nodes, spec.output, name=spec.name)
-
-
-def graph_to_dict(graph: Graph) -> dict[str, Any]:
-    nodes: list[dict[str, Any]] = []
-    for node in graph.nodes.values():
-        if isinstance(node, LLMNode):
-            nodes.append(
-                {
-                    "type": "llm",
-                    "name": node.name,
-                    "inputs": list(node.inputs),
-                    "instruction": node.instruction.value,
-                    "role": node.instruction.role,
-                    "requires_grad": node.instruction.requires_grad,
-                    "llm": node.llm,
-                    "max_tokens": node.max_tokens,
-                    "temperature": node.temperature,
-                }
-            )
-        else:
-            nodes.append(
-                {"type": "function", "name": node.name, "inputs": list(node.inputs), "fn": node.fn}
-            )
-    return {
-        "semgrad": SPEC_VERSION,
-        "name": graph.name,
-        "inputs": list(graph.inputs),
-        "nodes": nodes,
-        "output": graph.output,
-    }
 
 
 def load_graph(path: str | Path) -> Graph:

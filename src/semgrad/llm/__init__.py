@@ -6,17 +6,20 @@ cache    Cache (SQLite) and CachedLLM
 retry    RetryPolicy and RetryingLLM
 limit    LimitedLLM
 meter    Meter, MeterSnapshot and MeteredLLM
-stack    build_llm: the wrappers composed in the right order
+stack    build_llm: the wrappers composed in the right order; build_stack: the LLMs a
+         [models] config names, with one policy (the CLI and the trainer use it)
+config   ModelsConfig / ModelConfig (the [models] section) and every default
 fakes    ScriptedLLM, EchoLLM, FakeOpenAIServer, for tests (yours too)
 """
 
 from semgrad.llm.cache import Cache, CachedLLM, CacheMode, CacheStats
+from semgrad.llm.config import ModelConfig, ModelsConfig
 from semgrad.llm.fakes import EchoLLM, FakeOpenAIServer, ScriptedLLM
 from semgrad.llm.limit import LimitedLLM
 from semgrad.llm.meter import Meter, MeteredLLM, MeterRow, MeterSnapshot, Spend
 from semgrad.llm.openai import OpenAICompatible
 from semgrad.llm.retry import RetryingLLM, RetryPolicy, is_retryable
-from semgrad.llm.stack import build_llm, find_layer
+from semgrad.llm.stack import LLMStack, build_llm, build_stack, find_layer
 from semgrad.llm.types import (
     ALL_PHASES,
     LLM,
@@ -42,12 +45,15 @@ __all__ = [
     "CachedLLM",
     "EchoLLM",
     "FakeOpenAIServer",
+    "LLMStack",
     "LimitedLLM",
     "Message",
     "Meter",
     "MeterRow",
     "MeterSnapshot",
     "MeteredLLM",
+    "ModelConfig",
+    "ModelsConfig",
     "OpenAICompatible",
     "Phase",
     "Request",
@@ -58,6 +64,7 @@ __all__ = [
     "Spend",
     "Usage",
     "build_llm",
+    "build_stack",
     "canonical_json",
     "find_layer",
     "is_retryable",

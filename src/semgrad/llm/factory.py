@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from semgrad.llm.config import DEFAULT_CTX_PER_SLOT, DEFAULT_PROMPT_CACHE, DEFAULT_SLOTS
 from semgrad.llm.types import LLM
 
 __all__ = ["close_client", "default_cache_path", "make_client"]
@@ -21,9 +22,13 @@ def make_client(
     *,
     base_url: str | None = None,
     api_key_env: str | None = None,
-    slots: int = 4,
+    slots: int = DEFAULT_SLOTS,
+    prompt_cache: bool = DEFAULT_PROMPT_CACHE,
+    ctx_per_slot: int = DEFAULT_CTX_PER_SLOT,
 ) -> LLM:
-    """`OpenAICompatible` when `base_url` is given, else the embedded `LocalLLM`.
+    """`OpenAICompatible` when `base_url` is given, else the embedded `LocalLLM` with
+    `slots` parallel slots of `ctx_per_slot` tokens and llama.cpp's prompt cache on or off
+    (`semgrad.llm.config` says why one slot and no prompt cache is the default).
 
     An embedded model is resolved now, so a missing or corrupt model fails here with a
     clear message; it is loaded lazily at its first real call.
@@ -36,7 +41,7 @@ def make_client(
     from semgrad.llm.models import resolve_model
 
     resolve_model(model)
-    return LocalLLM(model, n_parallel=slots)
+    return LocalLLM(model, n_parallel=slots, n_ctx_per_slot=ctx_per_slot, prompt_cache=prompt_cache)
 
 
 async def close_client(client: LLM) -> None:

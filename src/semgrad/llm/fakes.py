@@ -58,7 +58,9 @@ class ScriptedLLM:
     an exception instance is raised), or a function from the request to the reply text.
     Every request is appended to `requests` as it arrives, so a test can check what the
     code under test asked. `delay` seconds are slept before each answer, to let concurrent
-    requests overlap.
+    requests overlap. With `honour_max_tokens`, a reply longer than the request's
+    `max_tokens` (counted in words) is cut there and marked `finish_reason="length"`, as a
+    server would.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class ScriptedLLM:
         *,
         model: str = "scripted",
         delay: float = 0.0,
+        honour_max_tokens: bool = False,
     ) -> None:
         if isinstance(replies, str):
             raise TypeError(
@@ -77,6 +80,7 @@ class ScriptedLLM:
         self._script: list[str | BaseException] = [] if callable(replies) else list(replies)
         self._model = model
         self._delay = delay
+        self._honour_max_tokens = honour_max_tokens
         self._next = 0
         self.requests: list[Request] = []
 
@@ -102,10 +106,15 @@ class ScriptedLLM:
             await asyncio.sleep(self._delay)
         if isinstance(reply, BaseException):
             raise reply
+        finish_reason = "stop"
+        if self._honour_max_tokens and count_words(reply) > request.max_tokens:
+            reply = " ".join(reply.split()[: request.max_tokens])
+            finish_reason = "length"
         return Response(
             text=reply,
             usage=Usage(_prompt_words(request.messages), count_words(reply)),
             model=self._model,
+            finish_reason=finish_reason,
             latency_s=self._delay,
         )
 
@@ -182,7 +191,8 @@ class FakeOpenAIServer:
 
     It keeps the JSON bodies (`requests`) and headers (`headers`) of the completion
     requests it received, so tests can check what a client sent; it writes nothing else
-    anywhere (no access log).
+    anywhere (no access log). With `honour_max_tokens`, a reply longer than the body's
+    `max_tokens` (in words) is cut there with `finish_reason` "length", as a server does.
     """
 
     def __init__(
@@ -192,8 +202,10 @@ class FakeOpenAIServer:
         latency: float = 0.0,
         failures: Sequence[ScriptedFailure] = (),
         model: str = "fake-model",
+        honour_max_tokens: bool = False,
     ) -> None:
         self.reply = reply
+        self.honour_max_tokens = honour_max_tokens
         self.latency = latency
         self.model = model
         self._failures: list[ScriptedFailure] = list(failures)
@@ -386,6 +398,11 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:
             self._send(500, _error_json(f"reply function failed: {exc!r}", 500))
             return
+        finish_reason = "stop"
+        limit = body.get("max_tokens")
+        if fake.honour_max_tokens and isinstance(limit, int) and count_words(reply) > limit:
+            reply = " ".join(reply.split()[:limit])
+            finish_reason = "length"
         messages = body.get("messages") or []
         prompt_words = sum(
             count_words(str(m.get("content", ""))) for m in messages if isinstance(m, dict)
@@ -399,7 +416,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": reply},
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                 }
             ],
             "usage": {

@@ -30,7 +30,9 @@ Where two tokens are nearly tied, float rounding decides, and batching and promp
 change the rounding. So temperature 0 here is greedy but not bit-reproducible once
 requests are batched or prompts are cached. Reproducible runs come from semgrad's cache,
 which stores the first reply under a key of the request; `n_parallel=1,
-prompt_cache=False` gives exact repeats without it, at the cost of batching.
+prompt_cache=False` gives exact repeats without it, at the cost of batching. That is the
+default (`semgrad.llm.config`): scoring the same graph twice gives the same per-item
+results, so a gate compares like with like.
 """
 
 from __future__ import annotations
@@ -48,8 +50,13 @@ from types import TracebackType
 from typing import Any
 
 from semgrad.errors import ConfigError, LLMError, MalformedResponseError, ModelError
-from semgrad.llm.models import (
+from semgrad.llm.config import (
+    DEFAULT_CTX_PER_SLOT,
     DEFAULT_FORWARD_MODEL,
+    DEFAULT_PROMPT_CACHE,
+    DEFAULT_SLOTS,
+)
+from semgrad.llm.models import (
     REGISTRY,
     ModelSpec,
     get_spec,
@@ -81,8 +88,8 @@ class LocalLLM:
     context (prompt plus reply). `n_threads` defaults to the CPUs this process may use.
     `prompt_cache` lets llama.cpp reuse the cached prefix of an earlier prompt in the same
     slot: faster for prompts that share a long start, but it makes temperature-0 replies
-    vary slightly (see the module doc); `n_parallel=1, prompt_cache=False` gives replies
-    that repeat exactly, at the cost of batching.
+    vary slightly (see the module doc); `n_parallel=1, prompt_cache=False` (the default)
+    gives replies that repeat exactly, at the cost of batching.
     `verbose` lets llama.cpp log to stderr (load details, timings); otherwise it prints
     errors only. Call `close()` (or use `with`) to free the model's memory.
     """
@@ -91,10 +98,10 @@ class LocalLLM:
         self,
         model: str = DEFAULT_FORWARD_MODEL,
         *,
-        n_parallel: int = 4,
-        n_ctx_per_slot: int = 4096,
+        n_parallel: int = DEFAULT_SLOTS,
+        n_ctx_per_slot: int = DEFAULT_CTX_PER_SLOT,
         n_threads: int | None = None,
-        prompt_cache: bool = True,
+        prompt_cache: bool = DEFAULT_PROMPT_CACHE,
         verbose: bool = False,
         registry: Mapping[str, ModelSpec] | None = None,
     ) -> None:
@@ -294,7 +301,7 @@ def start_server(path: Path, params: Any) -> Any:
         ) from e
 
 
-def request_body(request: Request, *, prompt_cache: bool = True) -> dict[str, Any]:
+def request_body(request: Request, *, prompt_cache: bool = DEFAULT_PROMPT_CACHE) -> dict[str, Any]:
     """The OpenAI-style chat completion body llama.cpp receives for a `Request`."""
     body: dict[str, Any] = {
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],

@@ -35,7 +35,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from semgrad.atomic import atomic_open, atomic_write_text
 from semgrad.errors import ChecksumMismatchError, ModelError, ModelNotInstalledError
+from semgrad.llm.config import DEFAULT_BACKWARD_MODEL, DEFAULT_FORWARD_MODEL
 
 __all__ = [
     "DEFAULT_BACKWARD_MODEL",
@@ -61,9 +63,6 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
-
-DEFAULT_FORWARD_MODEL = "qwen2.5-coder-0.5b"
-DEFAULT_BACKWARD_MODEL = "qwen2.5-coder-1.5b"
 
 # Big enough that hashing is not dominated by Python call overhead, small enough to stay
 # out of the way of a model that may be loaded in the same process.
@@ -423,32 +422,19 @@ def _assemble(spec: ModelSpec, parts: Sequence[Path], target: Path, say: Progres
             f"in {target.parent}, which has {free / 1e6:.0f} MB free. Free some space or "
             f"point SEMGRAD_HOME at a larger disk."
         )
-    # A temp file in the same directory, so that os.replace is an atomic rename: readers
-    # see either the old complete file or the new complete file, never a half-written one.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.file_name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            for i, part in enumerate(parts, start=1):
-                say(f"assembling part {i}/{len(parts)}: {part}")
-                with part.open("rb") as src:
-                    while chunk := src.read(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        # mkstemp creates the file private (0600); the weights are public, so give the file
-        # the ordinary permissions a downloaded file would have.
-        os.chmod(tmp, 0o644)
+    digest = hashlib.sha256()
+    # Atomic: a reader sees no file or the complete one; on a checksum mismatch or Ctrl-C
+    # the half-assembled file is removed instead of staying behind to fill the disk.
+    with atomic_open(target, "wb") as out:
+        for i, part in enumerate(parts, start=1):
+            say(f"assembling part {i}/{len(parts)}: {part}")
+            with part.open("rb") as src:
+                while chunk := src.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
         actual = digest.hexdigest()
         if actual != spec.sha256:
             raise ChecksumMismatchError(str(target), spec.sha256, actual)
-        os.replace(tmp, target)
-    except BaseException:
-        # Also on Ctrl-C: a half-assembled file must not stay behind to fill the disk.
-        tmp.unlink(missing_ok=True)
-        raise
     _write_marker(target, actual)
     say(f"{spec.name}: sha256 ok, installed at {target}")
     return target
@@ -542,7 +528,6 @@ def _marker_path(path: Path) -> Path:
 def _write_marker(path: Path, sha256: str, *, marker: Path | None = None) -> None:
     """Record that `path`, as it is now (size, mtime), has hash `sha256`. Atomic."""
     marker = marker or _marker_path(path)
-    marker.parent.mkdir(parents=True, exist_ok=True)
     st = path.stat()
     data = {
         "format": _MARKER_FORMAT,
@@ -551,9 +536,7 @@ def _write_marker(path: Path, sha256: str, *, marker: Path | None = None) -> Non
         "mtime_ns": st.st_mtime_ns,
         "sha256": sha256,
     }
-    tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, marker)
+    atomic_write_text(marker, json.dumps(data, sort_keys=True) + "\n")
 
 
 def _read_marker(marker: Path, path: Path) -> str | None:

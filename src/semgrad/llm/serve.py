@@ -22,8 +22,9 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from semgrad.errors import ConfigError
+from semgrad.llm.config import DEFAULT_CTX_PER_SLOT, DEFAULT_FORWARD_MODEL, DEFAULT_SLOTS
 from semgrad.llm.local import server_params, start_server, validate_slots
-from semgrad.llm.models import DEFAULT_FORWARD_MODEL, ModelSpec, resolve_model
+from semgrad.llm.models import ModelSpec, resolve_model
 
 __all__ = ["LocalServer", "is_loopback", "serve"]
 
@@ -41,8 +42,8 @@ class LocalServer:
         *,
         host: str = "127.0.0.1",
         port: int = 8080,
-        n_parallel: int = 4,
-        n_ctx_per_slot: int = 4096,
+        n_parallel: int = DEFAULT_SLOTS,
+        n_ctx_per_slot: int = DEFAULT_CTX_PER_SLOT,
         n_threads: int | None = None,
         api_key: str | None = None,
         allow_remote: bool = False,
@@ -101,8 +102,8 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
-    n_parallel: int = 4,
-    n_ctx_per_slot: int = 4096,
+    n_parallel: int = DEFAULT_SLOTS,
+    n_ctx_per_slot: int = DEFAULT_CTX_PER_SLOT,
     n_threads: int | None = None,
     api_key: str | None = None,
     allow_remote: bool = False,

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -19,6 +17,7 @@ from pydantic import (
 )
 
 from semgrad.errors import ConfigError
+from semgrad.llm.config import ModelConfig, ModelsConfig, StrictConfig
 
 __all__ = [
     "DataConfig",
@@ -32,38 +31,7 @@ __all__ = [
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelConfig(_Strict):
-    """A model: an embedded one (registry name or .gguf path) or an OpenAI-compatible server."""
-
-    model: str
-    base_url: str | None = None
-    api_key_env: str | None = None
-
-    def key(self) -> tuple[str, str | None, str | None]:
-        return (self.model, self.base_url, self.api_key_env)
-
-
-class ModelsConfig(_Strict):
-    forward: ModelConfig = ModelConfig(model="qwen2.5-coder-0.5b")
-    backward: ModelConfig = ModelConfig(model="qwen2.5-coder-1.5b")
-    optimizer: ModelConfig = ModelConfig(model="qwen2.5-coder-1.5b")
-    slots: int = Field(4, ge=1, le=64)
-    concurrency: int = Field(8, ge=1, le=1024)
-    cache: str | None = None
-    cache_mode: Literal["read-write", "read-only", "replay-only", "off"] = "read-write"
-    max_attempts: int = Field(5, ge=1, le=100)
-
-    @field_validator("forward", "backward", "optimizer", mode="before")
-    @classmethod
-    def _string_is_a_model_name(cls, value: Any) -> Any:
-        return {"model": value} if isinstance(value, str) else value
-
-
-class GraphConfig(_Strict):
+class GraphConfig(StrictConfig):
     path: str | None = None
     hints: int | None = Field(None, ge=1, le=16)
 
@@ -74,7 +42,7 @@ class GraphConfig(_Strict):
         return self
 
 
-class DataConfig(_Strict):
+class DataConfig(StrictConfig):
     """The splits: task specs (``bbh:navigate:train``) or ``file:PATH`` (JSONL examples)."""
 
     train: str
@@ -93,7 +61,7 @@ class DataConfig(_Strict):
     metric_options: dict[str, Any] = Field(default_factory=dict)
 
 
-class OptimizerConfig(_Strict):
+class OptimizerConfig(StrictConfig):
     name: Literal["sgd", "node"] = "sgd"
     batch_size: int = Field(2, ge=1, le=64)
     backward: Literal["neighbors", "independent"] = "neighbors"
@@ -107,7 +75,7 @@ class OptimizerConfig(_Strict):
     retry_temperature: float = Field(0.7, ge=0.0, le=2.0)
 
 
-class EdgesConfig(_Strict):
+class EdgesConfig(StrictConfig):
     """Edge optimization of a composite graph (a swarm spec in graph.path).
 
     `schedule` says what each step does: "alternate" (edge steps and node steps take turns,
@@ -133,7 +101,7 @@ class EdgesConfig(_Strict):
         return value
 
 
-class RunConfig(_Strict):
+class RunConfig(StrictConfig):
     name: str = "run"
     seed: int = 0
     steps: int = Field(4, ge=0, le=10_000)

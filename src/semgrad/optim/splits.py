@@ -28,7 +28,7 @@ from semgrad.data.example import Example
 from semgrad.data.tasks import load_task
 from semgrad.errors import ConfigError, DataError
 from semgrad.evaluation import metrics as builtin_metrics
-from semgrad.evaluation.metrics import Metric, metric_for
+from semgrad.evaluation.metrics import Metric, metric_for, task_metric
 from semgrad.optim.config import RunConfig
 from semgrad.optim.runfiles import atomic_write_text
 
@@ -203,17 +203,17 @@ def load_splits(config: RunConfig, *, metric: Metric | None = None) -> Splits:
             found: Metric | None = None
         else:
             task = load_task(spec, data_dir=data_dir, seed=seed)
-            examples, found = list(task.examples), task.metric
+            examples, found = list(task.examples), task_metric(task)
         return tuple(examples[:size] if size else examples), found
 
-    train, task_metric = take(data.train, data.train_size)
+    train, named_metric = take(data.train, data.train_size)
     test, _ = take(data.test, data.test_size)
     gate = train if data.gate == "train" else take(data.gate, data.gate_size)[0]
     if metric is None:
         if data.metric is not None:
             metric = resolve_metric(data.metric, data.metric_options)
-        elif task_metric is not None:
-            metric = task_metric
+        elif named_metric is not None:
+            metric = named_metric
         else:
             raise ConfigError(
                 f"data.train is a file ({data.train}), which names no metric: set data.metric "

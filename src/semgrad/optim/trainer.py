@@ -42,10 +42,9 @@ from semgrad.graph.core import Graph, Parameter
 from semgrad.graph.spec import graph_from_dict
 from semgrad.llm.budget import Budget
 from semgrad.llm.cache import Cache
-from semgrad.llm.factory import close_client, default_cache_path, make_client
+from semgrad.llm.factory import close_client
 from semgrad.llm.meter import Meter, Spend
-from semgrad.llm.retry import RetryPolicy
-from semgrad.llm.stack import build_llm
+from semgrad.llm.stack import build_llm, build_stack
 from semgrad.llm.types import ALL_PHASES, LLM, PHASES
 from semgrad.optim.config import ModelsConfig, OptimizerConfig, RunConfig, config_from_dict
 from semgrad.optim.edge_step import EdgeStep, same_wiring
@@ -231,36 +230,15 @@ class Trainer:
             progress=progress,
         )
 
-    # -- models ------------------------------------------------------------------------
-
     def _build_llms(self, models: ModelsConfig) -> dict[str, LLM]:
         """The models by role a config names, wrapped with the cache, retries, the run's
         meter and budget; the clients (and the cache) are closed by `aclose`."""
-        if models.cache_mode != "off":
-            path = self.config.resolve(models.cache) if models.cache else default_cache_path()
-            self._cache = Cache(path, mode=models.cache_mode)
-        clients: dict[tuple[str, str | None, str | None], LLM] = {}
-        out: dict[str, LLM] = {}
-        for role in ("forward", "backward", "optimizer"):
-            spec = getattr(models, role)
-            if spec.key() not in clients:
-                client = make_client(
-                    spec.model,
-                    base_url=spec.base_url,
-                    api_key_env=spec.api_key_env,
-                    slots=models.slots,
-                )
-                clients[spec.key()] = build_llm(
-                    client,
-                    cache=self._cache,
-                    meter=self.meter,
-                    budget=self.budget,
-                    retry=RetryPolicy(max_attempts=models.max_attempts),
-                    max_concurrency=None if spec.base_url else models.slots,
-                )
-                self._clients.append(client)
-            out[role] = clients[spec.key()]
-        return out
+        stack = build_stack(
+            models, meter=self.meter, budget=self.budget, base_dir=self.config.base_dir
+        )
+        self._cache = stack.cache
+        self._clients = stack.clients
+        return stack.llms
 
     def _wrap(self, llms: Mapping[str, LLM]) -> dict[str, LLM]:
         wrapped: dict[int, LLM] = {}

@@ -24,7 +24,6 @@ from semgrad.swarm.spec import (
     load_swarm,
     spec_from_dict,
     swarm_from_dict,
-    swarm_to_dict,
 )
 
 __all__ = [
@@ -46,5 +45,4 @@ __all__ = [
     "sigmoid",
     "spec_from_dict",
     "swarm_from_dict",
-    "swarm_to_dict",
 ]

@@ -31,11 +31,19 @@ import random
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from semgrad.errors import DuplicateNameError, GraphError, UnknownReferenceError
-from semgrad.graph.core import FunctionNode, Graph, LLMNode, Node, Parameter, SpecJSON
+from semgrad.graph.core import (
+    SPEC_VERSION,
+    FunctionNode,
+    Graph,
+    LLMNode,
+    Node,
+    Parameter,
+    SpecJSON,
+    node_to_dict,
+)
 from semgrad.swarm.edges import EdgeParameter, decision_log_prob
 
 __all__ = ["SEPARATOR", "SampledGraph", "Swarm"]
@@ -406,21 +414,18 @@ class Swarm(SpecJSON):
     # -- JSON ------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        from semgrad.swarm.spec import swarm_to_dict
-
-        return swarm_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Swarm:
-        from semgrad.swarm.spec import swarm_from_dict
-
-        return swarm_from_dict(data)
-
-    @classmethod
-    def load(cls, path: Path) -> Swarm:
-        from semgrad.swarm.spec import load_swarm
-
-        return load_swarm(path)
+        """The swarm spec as plain data (`semgrad.swarm.spec.swarm_from_dict` reads it)."""
+        return {
+            "semgrad": SPEC_VERSION,
+            "kind": "swarm",
+            "name": self.name,
+            "inputs": list(self.inputs),
+            "agents": [{"name": n, "graph": g.to_dict()} for n, g in self.agents.items()],
+            "decision": node_to_dict(self.decision),
+            "edges": [
+                {"from": e.source, "to": e.target, "p0": e.p0, "logit": e.logit} for e in self.edges
+            ],
+        }
 
     def __repr__(self) -> str:
         return (

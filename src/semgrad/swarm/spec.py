@@ -35,7 +35,6 @@ from semgrad.graph.spec import (
     _FunctionNodeSpec,
     _LLMNodeSpec,
     graph_from_dict,
-    graph_to_dict,
     read_spec_json,
 )
 from semgrad.swarm.composite import Swarm
@@ -48,7 +47,6 @@ __all__ = [
     "load_swarm",
     "spec_from_dict",
     "swarm_from_dict",
-    "swarm_to_dict",
 ]
 
 
@@ -145,36 +143,6 @@ def swarm_from_dict(data: Any, *, source: str | None = None) -> Swarm:
         for e in spec.edges
     ]
     return Swarm(spec.inputs, agents, decision, edges, name=spec.name)
-
-
-def _decision_to_dict(node: Node) -> dict[str, Any]:
-    if isinstance(node, LLMNode):
-        return {
-            "type": "llm",
-            "name": node.name,
-            "inputs": list(node.inputs),
-            "instruction": node.instruction.value,
-            "role": node.instruction.role,
-            "requires_grad": node.instruction.requires_grad,
-            "llm": node.llm,
-            "max_tokens": node.max_tokens,
-            "temperature": node.temperature,
-        }
-    return {"type": "function", "name": node.name, "inputs": list(node.inputs), "fn": node.fn}
-
-
-def swarm_to_dict(swarm: Swarm) -> dict[str, Any]:
-    return {
-        "semgrad": SPEC_VERSION,
-        "kind": "swarm",
-        "name": swarm.name,
-        "inputs": list(swarm.inputs),
-        "agents": [{"name": n, "graph": graph_to_dict(g)} for n, g in swarm.agents.items()],
-        "decision": _decision_to_dict(swarm.decision),
-        "edges": [
-            {"from": e.source, "to": e.target, "p0": e.p0, "logit": e.logit} for e in swarm.edges
-        ],
-    }
 
 
 def _read_json(path: str | Path) -> tuple[Any, str]:

@@ -1,0 +1,90 @@
+"""The `[models]` config and every default of the LLM stack, in one place.
+
+The CLI options, `LocalLLM`, `semgrad serve`, the stack builder and the run config all take
+their defaults from here, so changing one default changes it everywhere.
+
+Scoring is deterministic by default: one slot and no prompt cache. llama.cpp decodes the
+requests of busy slots in one batch and reuses a slot's cached prompt prefix; both change
+float rounding, so a temperature-0 reply can differ between two runs of the same request
+(`semgrad.llm.local` has the measurements). With `slots = 1` and `prompt_cache = false` the
+same graph scored twice on the same items gives the same replies, also without the
+response cache. More slots (and the prompt cache) trade that for throughput. Neither
+setting is part of a request, so the response cache's keys do not depend on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from semgrad.llm.cache import CacheMode
+
+__all__ = [
+    "DEFAULT_BACKWARD_MODEL",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_CTX_PER_SLOT",
+    "DEFAULT_FORWARD_MODEL",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_PROMPT_CACHE",
+    "DEFAULT_SLOTS",
+    "ModelConfig",
+    "ModelsConfig",
+    "StrictConfig",
+]
+
+# The embedded pair: a fast small model for the forward pass, a larger one for the
+# backward and optimizer calls (the paper's cheap-forward / strong-optimizer split).
+DEFAULT_FORWARD_MODEL = "qwen2.5-coder-0.5b"
+DEFAULT_BACKWARD_MODEL = "qwen2.5-coder-1.5b"
+# Parallel slots of an embedded model: 1 repeats exactly (see the module doc).
+DEFAULT_SLOTS = 1
+# llama.cpp's reuse of a cached prompt prefix: off, because it changes replies.
+DEFAULT_PROMPT_CACHE = False
+# Tokens of context (prompt plus reply) per slot of an embedded model.
+DEFAULT_CTX_PER_SLOT = 4096
+# Graph nodes (hence model calls) in flight at once.
+DEFAULT_CONCURRENCY = 8
+# Attempts per model call on 429/5xx/timeouts/connection errors (the first try included).
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+class StrictConfig(BaseModel):
+    """A config section: unknown keys are refused, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(StrictConfig):
+    """A model: an embedded one (registry name or .gguf path) or an OpenAI-compatible server."""
+
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+    def key(self) -> tuple[str, str | None, str | None]:
+        return (self.model, self.base_url, self.api_key_env)
+
+
+class ModelsConfig(StrictConfig):
+    """The `[models]` section: a model per role and how they are called.
+
+    `slots` and `prompt_cache` apply to embedded models only (a server has its own
+    settings); `cache` is a path relative to the config file.
+    """
+
+    forward: ModelConfig = ModelConfig(model=DEFAULT_FORWARD_MODEL)
+    backward: ModelConfig = ModelConfig(model=DEFAULT_BACKWARD_MODEL)
+    optimizer: ModelConfig = ModelConfig(model=DEFAULT_BACKWARD_MODEL)
+    slots: int = Field(DEFAULT_SLOTS, ge=1, le=64)
+    prompt_cache: bool = DEFAULT_PROMPT_CACHE
+    ctx_per_slot: int = Field(DEFAULT_CTX_PER_SLOT, ge=256, le=1_048_576)
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=1024)
+    cache: str | None = None
+    cache_mode: CacheMode = "read-write"
+    max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, le=100)
+
+    @field_validator("forward", "backward", "optimizer", mode="before")
+    @classmethod
+    def _string_is_a_model_name(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value
