@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import tempfile
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semgrad._sync import run_sync
 from semgrad.data.example import Example
 from semgrad.evaluation.metrics import Metric, Score
 from semgrad.execution.context import RunContext
@@ -123,8 +123,8 @@ def evaluate(
     meter: Meter | None = None,
     on_result: Callable[[ExampleResult], None] | None = None,
 ) -> EvalResult:
-    """The sync door to `aevaluate`."""
-    return asyncio.run(aevaluate(graph, examples, metric, ctx, meter=meter, on_result=on_result))
+    """The sync door to `aevaluate`; works inside a running event loop too (`run_sync`)."""
+    return run_sync(aevaluate(graph, examples, metric, ctx, meter=meter, on_result=on_result))
 
 
 def write_jsonl(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
