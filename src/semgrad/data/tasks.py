@@ -7,6 +7,8 @@ Spec grammar (case-insensitive)::
     bbh:<task>:train|val|test       one BIG-Bench Hard task; 50 train / 50 val / rest test
     liar:train|valid|test           LIAR, 6-way labels, the official files
     liar-binary:train|val|test      LIAR, "is it a lie?" Yes/No, the official files
+    file:PATH[:train|val|test]      your own .jsonl or .csv file (`semgrad.data.files`)
+    hf:NAME[:CONFIG]:SPLIT          a Hugging Face dataset (needs semgrad[datasets])
 
 Splits carved from one file (gsm8k train/val, every bbh split) come from one
 ``random.Random(seed)`` shuffle (`semgrad.data.split`), so they are disjoint for a given
@@ -88,6 +90,10 @@ def list_tasks() -> dict[str, str]:
             f"one BIG-Bench Hard task (27 of them); {BBH_SIZES['train']} train / "
             f"{BBH_SIZES['val']} val / rest test, seeded"
         ),
+        "file:PATH[:train|val|test]": (
+            "your own .jsonl or .csv file: every row, or a 60/20/20 split carved with the seed"
+        ),
+        "hf:NAME[:CONFIG]:SPLIT": "a Hugging Face dataset split (pip install 'semgrad[datasets]')",
         "liar:train|valid|test": "LIAR statements, 6-way truthfulness labels (official files)",
         "liar-binary:train|val|test": (
             "LIAR, is the statement a lie? Yes (label false) / No (label true) (official files)"
@@ -106,6 +112,10 @@ def load_task(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed
     `data_dir` (else ``$SEMGRAD_DATA_DIR``) is needed for every dataset but arith; `seed`
     picks the shuffle that carves gsm8k train/val and the bbh splits.
     """
+    if spec.strip().lower().startswith(("file:", "hf:")):
+        from semgrad.data.files import load_data_spec
+
+        return load_data_spec(spec, seed=seed)
     parts = [part.strip() for part in spec.strip().split(":")]
     name = parts[0].lower()
     if name == "bbh":
