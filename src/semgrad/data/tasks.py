@@ -90,14 +90,14 @@ def list_tasks() -> dict[str, str]:
             f"one BIG-Bench Hard task (27 of them); {BBH_SIZES['train']} train / "
             f"{BBH_SIZES['val']} val / rest test, seeded"
         ),
-        "file:PATH[:train|val|test]": (
-            "your own .jsonl or .csv file: every row, or a 60/20/20 split carved with the seed"
-        ),
-        "hf:NAME[:CONFIG]:SPLIT": "a Hugging Face dataset split (pip install 'semgrad[datasets]')",
         "liar:train|valid|test": "LIAR statements, 6-way truthfulness labels (official files)",
         "liar-binary:train|val|test": (
             "LIAR, is the statement a lie? Yes (label false) / No (label true) (official files)"
         ),
+        "file:PATH[:train|val|test]": (
+            "your own .jsonl or .csv file: every row, or a 60/20/20 split carved with the seed"
+        ),
+        "hf:NAME[:CONFIG]:SPLIT": "a Hugging Face dataset split (pip install 'semgrad[datasets]')",
     }
 
 
