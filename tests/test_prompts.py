@@ -95,3 +95,14 @@ def test_optimizer_snapshot() -> None:
         history=[("Solve it.", 0.25)],
     )
     check("optimizer", render(msgs))
+
+
+def test_judge_snapshot() -> None:
+    assert prompts.JUDGE_VERSION == "judge/1"
+    messages = prompts.render_judge(
+        "The output is correct when it names the same city as the reference.",
+        {"country": "France"},
+        "The capital of France is Lyon.",
+        "Paris",
+    )
+    check("judge", render(messages))

@@ -8,7 +8,7 @@ The curated public API. Everything here is stable across minor versions; the sub
 from semgrad.autograd import backward
 from semgrad.data import Example, Task, load_task, split
 from semgrad.errors import SemgradError
-from semgrad.evaluation import Metric, Score, metric_for
+from semgrad.evaluation import LLMJudge, Metric, Score, metric_for, resolve_metric
 from semgrad.evaluation.evaluator import EvalResult, ExampleResult, aevaluate, evaluate
 from semgrad.execution import NodeTrace, RunContext, Trace, forward, forward_many, run
 from semgrad.graph import FunctionNode, Graph, LLMNode, Parameter, hint_graph, load_graph
@@ -48,6 +48,7 @@ __all__ = [
     "ExampleResult",
     "FunctionNode",
     "Graph",
+    "LLMJudge",
     "LLMNode",
     "LocalLLM",
     "Meter",
@@ -83,6 +84,7 @@ __all__ = [
     "load_swarm",
     "load_task",
     "metric_for",
+    "resolve_metric",
     "run",
     "split",
 ]

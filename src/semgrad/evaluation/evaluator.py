@@ -14,6 +14,7 @@ from typing import Any
 from semgrad._sync import run_sync
 from semgrad.data.example import Example
 from semgrad.evaluation.metrics import Metric, Score
+from semgrad.evaluation.resolve import MetricLike, resolve_metric, score_output
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import forward_many
 from semgrad.execution.trace import Trace
@@ -80,29 +81,36 @@ class EvalResult:
         return out
 
 
-def _score(metric: Metric, trace: Trace, example: Example) -> Score:
+async def _score(metric: Metric, trace: Trace, example: Example, ctx: RunContext) -> Score:
     if trace.output is None:
         return Score(value=0.0, feedback=f"The system failed: {trace.error}", prediction="")
-    return metric(trace.output, example)
+    return await score_output(metric, trace.output, example, ctx)
 
 
 async def aevaluate(
     graph: Graph,
     examples: Sequence[Example],
-    metric: Metric,
+    metric: MetricLike,
     ctx: RunContext,
     *,
     meter: Meter | None = None,
     on_result: Callable[[ExampleResult], None] | None = None,
 ) -> EvalResult:
-    """Run and score every example concurrently; results come back in input order."""
+    """Run and score every example concurrently; results come back in input order.
+
+    `metric` may be anything `resolve_metric` takes (a name, ``module:function``, a
+    function returning a bool, a number or a `Score`); an async metric (the LLM judge) is
+    awaited with `ctx`.
+    """
+    resolved = resolve_metric(metric)
     before = meter.snapshot() if meter is not None else None
     t0 = time.perf_counter()
     scored: dict[int, ExampleResult] = {}
 
-    def done(i: int, trace: Trace) -> None:
+    async def done(i: int, trace: Trace) -> None:
         # Score as each example finishes, so progress shows the running score.
-        scored[i] = ExampleResult(examples[i], trace, _score(metric, trace, examples[i]))
+        score = await _score(resolved, trace, examples[i], ctx)
+        scored[i] = ExampleResult(examples[i], trace, score)
         if on_result is not None:
             on_result(scored[i])
 
@@ -117,7 +125,7 @@ async def aevaluate(
 def evaluate(
     graph: Graph,
     examples: Sequence[Example],
-    metric: Metric,
+    metric: MetricLike,
     ctx: RunContext,
     *,
     meter: Meter | None = None,
