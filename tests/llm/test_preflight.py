@@ -95,7 +95,7 @@ def test_a_refused_key_names_the_variable_and_is_never_echoed(
     message = str(info.value)
     assert f"refused the API key in $MY_KEY (HTTP {status}" in message
     assert "sk-secret-123" not in message
-    with pytest.raises(PreflightError, match="requires an API key.*--api-key-env"):
+    with pytest.raises(PreflightError, match=r"requires an API key.*--api-key-env"):
         preflight(url, "m")
     handler.models = False  # no /models: the 1-token request is refused the same way
     with pytest.raises(PreflightError, match=r"refused the API key in \$MY_KEY"):
