@@ -181,7 +181,7 @@ def test_eval_against_a_server_then_from_the_cache(
             "--base-url",
             server.base_url,
             "--model",
-            "fake",
+            "fake-model",
             "--cache",
             str(cache),
             "--out",

@@ -5,7 +5,8 @@ A metric is named by:
 - a built-in name (`METRIC_NAMES`): ``exact`` (normalised final answer; also
   ``normalized-exact``), ``strict`` (the whole reply, exactly), ``numeric``, ``choice``,
   ``label``, ``contains``, ``f1`` (token F1), ``judge`` (an LLM judge, see `LLMJudge`);
-- ``module:function``, a function of yours on the import path;
+- ``module:function``, a function of yours on the import path, or
+  ``path/to/file.py:function``;
 - a callable, or any object with ``name`` and ``__call__``.
 
 **Signature.** semgrad calls ``metric(prediction, example)``: `prediction` is the text the
@@ -222,6 +223,8 @@ def resolve_metric(spec: MetricLike, **options: Any) -> Metric:
         if ":" in key:
             from semgrad.graph.functions import resolve_function
 
+            if key.rpartition(":")[0].endswith(".py"):
+                return FunctionMetric.of(_from_file(key), key)
             try:
                 fn = resolve_function(key)
             except GraphError as exc:
@@ -238,6 +241,32 @@ def resolve_metric(spec: MetricLike, **options: Any) -> Metric:
     if not callable(spec):
         raise UserInputError(f"{spec!r} is not a metric; {_EXPECTED}.")
     return FunctionMetric.of(spec)
+
+
+def _from_file(key: str) -> Callable[..., Any]:
+    """``path/to/file.py:function``: a function from a Python file that is not a module on
+    the import path."""
+    import importlib.util
+    from pathlib import Path
+
+    path, _, attr = key.rpartition(":")
+    file = Path(path)
+    if not file.is_file():
+        raise UserInputError(f"metric {key!r}: there is no file {file}.")
+    spec = importlib.util.spec_from_file_location(f"_semgrad_metric_{file.stem}", file)
+    if spec is None or spec.loader is None:
+        raise UserInputError(f"metric {key!r}: cannot load {file} as Python.")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise UserInputError(
+            f"metric {key!r}: running {file} raised {type(exc).__name__}: {exc}"
+        ) from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise UserInputError(f"metric {key!r}: {file} has no function {attr!r}.")
+    return fn  # type: ignore[no-any-return]
 
 
 async def score_output(
