@@ -175,3 +175,15 @@ def test_hf_without_the_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "datasets", None)  # import fails
     with pytest.raises(UserInputError, match=r"pip install 'semgrad\[datasets\]'"):
         load_task("hf:org/set:test")
+
+
+def test_column_options_in_the_spec(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "caps.jsonl", [{"country": c, "capital": a, "note": "x"} for c, a in CAPITALS]
+    )
+    task = load_task(f"file:{path}:test?target=capital&inputs=country")
+    assert len(task) == 2
+    assert set(task.examples[0].inputs) == {"country"}
+    assert task.examples[0].target in dict(CAPITALS).values()
+    with pytest.raises(UserInputError, match="target=COLUMN and inputs=COL1,COL2"):
+        load_task(f"file:{path}?targets=capital")

@@ -19,6 +19,7 @@ As task specs (`semgrad.load_task`, ``--data``, ``[data] train = ...`` in config
     file:PATH:train|val|test        a split carved from the file, see `FILE_SPLITS`
     hf:NAME:SPLIT                   a Hugging Face dataset's split (needs semgrad[datasets])
     hf:NAME:CONFIG:SPLIT            ... of a named configuration
+    ...?target=COL&inputs=A,B       column options, for configs (``--target-col`` etc. win)
 
 Splits of a file come from the one seeded shuffle of `semgrad.data.split` (60 % train,
 20 % val, 20 % test, in that order of the permutation), so they are disjoint for a seed
@@ -377,7 +378,19 @@ def load_data_spec(
     input_cols: Sequence[str] | None = None,
     target_col: str | None = None,
 ) -> Task:
-    """The task of a ``file:`` or ``hf:`` spec (see the module docstring)."""
+    """The task of a ``file:`` or ``hf:`` spec (see the module docstring).
+
+    Column options may follow a ``?`` (for configs, which have no column keys):
+    ``file:capitals.jsonl:train?target=capital&inputs=country``; arguments given here
+    win over them.
+    """
+    spec, _, query = spec.strip().partition("?")
+    if query:
+        options = _spec_options(spec, query)
+        if target_col is None:
+            target_col = options.get("target")
+        if input_cols is None and "inputs" in options:
+            input_cols = [c.strip() for c in options["inputs"].split(",") if c.strip()]
     kind, _, rest = spec.strip().partition(":")
     kind = kind.lower()
     if kind == "file":
@@ -400,6 +413,19 @@ def load_data_spec(
             parts[0], parts[-1], config=config, input_cols=input_cols, target_col=target_col
         )
     raise UserInputError(f"bad data spec {spec!r}: expected file:PATH or hf:NAME:SPLIT.")
+
+
+def _spec_options(spec: str, query: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in query.split("&"):
+        key, sep, value = pair.partition("=")
+        if not sep or key.strip() not in ("target", "inputs") or not value.strip():
+            raise UserInputError(
+                f"bad option {pair!r} in data spec {spec}?{query}: the options are "
+                f"target=COLUMN and inputs=COL1,COL2, joined by '&'."
+            )
+        options[key.strip()] = value.strip()
+    return options
 
 
 def is_data_path(text: str) -> bool:

@@ -7,7 +7,8 @@ Spec grammar (case-insensitive)::
     bbh:<task>:train|val|test       one BIG-Bench Hard task; 50 train / 50 val / rest test
     liar:train|valid|test           LIAR, 6-way labels, the official files
     liar-binary:train|val|test      LIAR, "is it a lie?" Yes/No, the official files
-    file:PATH[:train|val|test]      your own .jsonl or .csv file (`semgrad.data.files`)
+    file:PATH[:train|val|test]      your own .jsonl or .csv file (`semgrad.data.files`);
+                                    ?target=COL&inputs=A,B sets the columns
     hf:NAME[:CONFIG]:SPLIT          a Hugging Face dataset (needs semgrad[datasets])
 
 Splits carved from one file (gsm8k train/val, every bbh split) come from one
