@@ -109,3 +109,28 @@ def test_async_function_node_failure_is_recorded(async_module: str) -> None:
     trace = asyncio.run(sg.forward(graph, {"question": "hi"}, _ctx()))
     assert trace.output is None
     assert "ValueError: no luck" in (trace.nodes["bad"].error or "")
+
+
+def test_a_full_client_stack_twice_in_one_notebook_loop(tmp_path: Path) -> None:
+    """Cache, limiter, retries and an HTTP client, called from a running loop twice (the
+    second time from the cache), and once more outside it."""
+    from semgrad.llm.fakes import FakeOpenAIServer
+
+    examples = [sg.Example(id=str(i), inputs={"question": f"{i}+1?"}, target="7") for i in range(4)]
+    with FakeOpenAIServer(reply=lambda _body: "the answer is 7") as server:
+        meter = sg.Meter()
+        llm = sg.build_llm(
+            sg.OpenAICompatible(server.base_url, "fake-model"),
+            cache=sg.Cache(tmp_path / "cache.sqlite"),
+            meter=meter,
+            max_concurrency=2,
+        )
+        ctx = sg.RunContext(llms={"forward": llm})
+
+        async def cell() -> list[float]:
+            return [sg.evaluate(_graph(), examples, "numeric", ctx).score for _ in range(2)]
+
+        assert asyncio.run(cell()) == [1.0, 1.0]
+        assert sg.evaluate(_graph(), examples, "numeric", ctx).score == 1.0
+        assert server.request_count == 4
+        assert meter.snapshot().total().cache_hits == 8
