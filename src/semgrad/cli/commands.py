@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sys
 import time
@@ -71,17 +72,25 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+class _StderrHandler(logging.Handler):
+    """Writes each record to whatever `sys.stderr` is at that moment (not the stream of the
+    first call), so a redirected or captured stderr gets the log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
 def _configure_logging(verbosity: int) -> None:
     """semgrad's own loggers to stderr: warnings by default, -v info, -vv debug."""
-    import logging
-
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logger = logging.getLogger("semgrad")
     logger.setLevel(level)
-    if not any(getattr(h, "_semgrad_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        handler._semgrad_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
 
 
