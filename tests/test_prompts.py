@@ -163,3 +163,12 @@ def test_optimizer_search_snapshot() -> None:
         "instruction", "Solve step by step.", [*examples, no_answer], style="search"
     )
     check("optimizer_search_format", render(msgs))
+def test_judge_snapshot() -> None:
+    assert prompts.JUDGE_VERSION == "judge/1"
+    messages = prompts.render_judge(
+        "The output is correct when it names the same city as the reference.",
+        {"country": "France"},
+        "The capital of France is Lyon.",
+        "Paris",
+    )
+    check("judge", render(messages))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import semgrad
+from readme_kit import write_walkthrough
 from semgrad.llm.fakes import ScriptedLLM
 from semgrad.llm.types import Request
 
@@ -34,6 +35,7 @@ def test_readme_python_blocks_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert len(blocks) >= 2
     monkeypatch.setattr(semgrad, "LocalLLM", scripted)
     monkeypatch.chdir(tmp_path)
+    write_walkthrough(tmp_path)  # the files "Your own task" asks the reader to write
     namespace: dict[str, object] = {}
     for block in blocks:
         exec(compile(block, "README.md", "exec"), namespace)

@@ -20,7 +20,7 @@ from semgrad.autograd import (
 )
 from semgrad.data import Example, Task, load_task, split
 from semgrad.errors import SemgradError
-from semgrad.evaluation import Metric, Score, metric_for, task_metric
+from semgrad.evaluation import LLMJudge, Metric, Score, metric_for, resolve_metric, task_metric
 from semgrad.evaluation.evaluator import EvalResult, ExampleResult, aevaluate, evaluate
 from semgrad.execution import NodeTrace, RunContext, Trace, forward, forward_many, run
 from semgrad.graph import (
@@ -78,6 +78,7 @@ __all__ = [
     "FunctionNode",
     "GradientEntry",
     "Graph",
+    "LLMJudge",
     "LLMNode",
     "LocalLLM",
     "Meter",
@@ -122,6 +123,7 @@ __all__ = [
     "load_task",
     "metric_for",
     "records",
+    "resolve_metric",
     "run",
     "split",
     "task_metric",

@@ -20,6 +20,7 @@ from semgrad.llm.types import Message
 __all__ = [
     "BACKWARD_VERSION",
     "FORWARD_VERSION",
+    "JUDGE_VERSION",
     "OPTIMIZER_SEARCH_VERSION",
     "OPTIMIZER_VERSION",
     "OptimizerExample",
@@ -28,6 +29,7 @@ __all__ = [
     "render_backward_independent",
     "render_backward_neighbors",
     "render_forward",
+    "render_judge",
     "render_optimizer",
 ]
 
@@ -264,5 +266,29 @@ def render_optimizer(
         f"guidance that {aim}. {fmt}The new {role} must differ from "
         f"the old one and must not mention these examples. Reply with only the new {role} "
         f"between <improved> and </improved>."
+    )
+    return (Message("user", "\n\n".join(parts)),)
+
+
+# -- judge (the LLM-judge metric) ------------------------------------------------------------
+
+JUDGE_VERSION = "judge/1"
+
+
+def render_judge(
+    criteria: str,
+    inputs: Mapping[str, str],
+    output: str,
+    reference: str,
+) -> tuple[Message, ...]:
+    """Ask a judge model to grade an output against a reference: a critique in
+    <critique> tags, then a grade from 0 to 10 in <score> tags (parsed strictly)."""
+    parts = [f"{_label(name)}:\n{value.strip()}" for name, value in inputs.items()]
+    parts.append(f"Reference answer:\n{reference.strip()}")
+    parts.append(f"Output to grade:\n{output.strip()}")
+    parts.append(
+        f"Grade the output. {criteria.strip()} First write a short critique that says what "
+        f"is wrong or missing, between <critique> and </critique>; then a grade from 0 "
+        f"(wrong) to 10 (fully correct) between <score> and </score>."
     )
     return (Message("user", "\n\n".join(parts)),)

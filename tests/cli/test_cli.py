@@ -181,7 +181,7 @@ def test_eval_against_a_server_then_from_the_cache(
             "--base-url",
             server.base_url,
             "--model",
-            "fake",
+            "fake-model",
             "--cache",
             str(cache),
             "--out",
@@ -220,7 +220,7 @@ def test_eval_counts_replies_cut_off_at_max_tokens(
     with FakeOpenAIServer(reply=reply, honour_max_tokens=True) as server:
         code = cli(
             "eval", str(graph_file), "--data", "arith:test", "--limit", "3",
-            "--base-url", server.base_url, "--model", "fake", "--cache-mode", "off",
+            "--base-url", server.base_url, "--model", "fake-model", "--cache-mode", "off",
             "--out", str(out),
         )  # fmt: skip
     assert code == 0

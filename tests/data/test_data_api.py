@@ -7,12 +7,12 @@ import types
 
 import pytest
 
-from semgrad.data import arith, example, loaders, splits, tasks
+from semgrad.data import arith, example, files, loaders, splits, tasks
 
 data_package = importlib.import_module("semgrad.data")
 
 
-@pytest.mark.parametrize("module", [data_package, arith, example, loaders, splits, tasks])
+@pytest.mark.parametrize("module", [data_package, arith, example, files, loaders, splits, tasks])
 def test_all_is_sorted_unique_and_importable(module: types.ModuleType) -> None:
     names = list(module.__all__)
     assert len(names) == len(set(names))

@@ -160,6 +160,8 @@ def test_list_tasks_describes_every_form() -> None:
         "bbh:<task>:train|val|test",
         "liar:train|valid|test",
         "liar-binary:train|val|test",
+        "file:PATH[:train|val|test]",
+        "hf:NAME[:CONFIG]:SPLIT",
     ]
     assert all(forms.values())
 

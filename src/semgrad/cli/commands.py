@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sys
 import time
@@ -78,6 +79,56 @@ cache_app = typer.Typer(help="The response cache: stats, clear.", no_args_is_hel
 app.add_typer(models_app, name="models")
 app.add_typer(cache_app, name="cache")
 
+
+def _version(value: bool) -> None:
+    if value:
+        from semgrad import __version__
+
+        out.print(f"semgrad {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+class _StderrHandler(logging.Handler):
+    """Writes each record to whatever `sys.stderr` is at that moment (not the stream of the
+    first call), so a redirected or captured stderr gets the log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def _configure_logging(verbosity: int) -> None:
+    """semgrad's own loggers to stderr: warnings by default, -v info, -vv debug."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logger = logging.getLogger("semgrad")
+    logger.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="More log output on stderr (-v info, -vv debug)."
+        ),
+    ] = 0,
+) -> None:
+    """Trainable compound LLM systems: evaluate and optimize graphs of LLM calls."""
+    _configure_logging(verbose)
+
+
 out = Console()
 err = Console(stderr=True)
 
@@ -128,7 +179,7 @@ ConcurrencyOpt = Annotated[
 ]
 CachePathOpt = Annotated[
     Path | None,
-    typer.Option("--cache", help="Response cache file [default: $SEMGRAD_HOME/cache.sqlite]."),
+    typer.Option("--cache", help="Response cache file.", show_default="$SEMGRAD_HOME/cache.sqlite"),
 ]
 CacheModeOpt = Annotated[
     str,
@@ -282,15 +333,41 @@ def eval_(
         typer.Option(
             "--data",
             "-d",
-            help="Task and split: arith:test, gsm8k:test, bbh:<task>:test, liar-binary:test, …",
+            help="Your own .jsonl/.csv file, or a task spec: arith:test, gsm8k:test, "
+            "bbh:<task>:test, liar-binary:test, file:PATH:test, hf:NAME:SPLIT, …",
         ),
     ],
+    input_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--input-cols",
+            help="Comma-separated columns of a data file that are graph inputs.",
+            show_default="every column but the target and id",
+        ),
+    ] = None,
+    target_col: Annotated[
+        str | None,
+        typer.Option(
+            "--target-col",
+            help="The target column of a data file.",
+            show_default="target, answer or label",
+        ),
+    ] = None,
+    metric_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="exact, normalized-exact, strict, numeric, choice, label, contains, f1, "
+            "judge (the model grades), or module:function / file.py:function of yours.",
+            show_default="the task's; numeric or exact for a file",
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=1, help="First N examples.")
     ] = None,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="Data directory [default: $SEMGRAD_DATA_DIR]."),
+        typer.Option("--data-dir", help="Data directory.", show_default="$SEMGRAD_DATA_DIR"),
     ] = None,
     model: ModelOpt = DEFAULT_FORWARD_MODEL,
     base_url: BaseUrlOpt = None,
@@ -307,12 +384,26 @@ def eval_(
     ] = None,
 ) -> None:
     """Evaluate a graph on a task: progress, a summary table, per-example JSONL."""
+    from semgrad.data.files import is_data_path, load_data_spec
     from semgrad.data.tasks import load_task
     from semgrad.evaluation.metrics import task_metric
+    from semgrad.evaluation.resolve import check_metric, resolve_metric
 
     graph = _load_graph(graph_path)
-    task = load_task(data, data_dir=data_dir)
-    metric = task_metric(task)
+    columns = [c.strip() for c in input_cols.split(",") if c.strip()] if input_cols else None
+    if is_data_path(data) or data.lower().startswith(("file:", "hf:")):
+        spec = f"file:{data}" if is_data_path(data) else data
+        task = load_data_spec(spec, seed=seed, input_cols=columns, target_col=target_col)
+    elif columns or target_col:
+        raise UserInputError(
+            f"--input-cols and --target-col are for a data file (.jsonl/.csv) or an hf: "
+            f"dataset; {data!r} is a built-in task with its own columns."
+        )
+    else:
+        task = load_task(data, data_dir=data_dir)
+    if metric_spec is not None and ":" in metric_spec and "" not in sys.path:
+        sys.path.insert(0, "")  # module:function names a module in the current directory
+    metric = resolve_metric(metric_spec) if metric_spec is not None else task_metric(task)
     examples = list(task.examples[:limit] if limit else task.examples)
     if not examples:
         raise UserInputError(f"{data} has no examples to evaluate")
@@ -322,7 +413,12 @@ def eval_(
             f"graph {graph.name!r} needs input(s) {missing}, but {data} examples have "
             f"{list(examples[0].inputs)}; rename the graph's inputs to match."
         )
-    out_file = out_path or _default_out(graph, data)
+    check_metric(metric, examples)
+    if base_url:
+        from semgrad.llm.preflight import preflight
+
+        preflight(base_url, model, api_key_env=api_key_env)
+    out_file = out_path or _default_out(graph, Path(data).stem if is_data_path(data) else data)
     with _llm_stack(
         model=model,
         base_url=base_url,
@@ -335,7 +431,11 @@ def eval_(
     ) as stack:
         meter = stack.meter
         ctx = RunContext(
-            llms=stack.llms, max_concurrency=concurrency, seed=seed, phase="evaluation"
+            # the judge metric grades with the same model
+            llms={**stack.llms, "judge": stack.llms["forward"]},
+            max_concurrency=concurrency,
+            seed=seed,
+            phase="evaluation",
         )
         correct = 0.0
         done = 0
@@ -537,7 +637,7 @@ BudgetOpt = Annotated[
 def optimize(
     config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Run config (.toml).")],
     out_dir: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run directory [default: runs/<name>].")
+        Path | None, typer.Option("--out", "-o", help="Run directory.", show_default="runs/<name>")
     ] = None,
     budget: BudgetOpt = None,
     overwrite: Annotated[
@@ -576,7 +676,7 @@ def resume(
 def export(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.")],
     output: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Where to write [default: stdout].")
+        Path | None, typer.Option("--out", "-o", help="Where to write.", show_default="stdout")
     ] = None,
     realise: Annotated[
         bool,
@@ -622,7 +722,8 @@ def _dict_or_empty(value: Any) -> dict[str, Any]:
 def report(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.")],
     output: Annotated[
-        Path | None, typer.Option("--out", "-o", help="HTML file [default: RUN_DIR/report.html].")
+        Path | None,
+        typer.Option("--out", "-o", help="HTML file.", show_default="RUN_DIR/report.html"),
     ] = None,
 ) -> None:
     """Write a self-contained HTML report of a run (opens nothing by itself)."""
@@ -662,8 +763,9 @@ def models_install(
     names: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Registry names [default: the default pair, qwen2.5-coder-0.5b for the "
-            "forward pass and qwen2.5-coder-1.5b for backward/optimizer calls]."
+            show_default="the default pair",
+            help="Registry names; the default pair is qwen2.5-coder-0.5b for the "
+            "forward pass and qwen2.5-coder-1.5b for backward/optimizer calls.",
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Reinstall even if present.")] = False,

@@ -2,6 +2,7 @@
 
 from semgrad.data.arith import ARITH_SIZES, arith_split_of, generate_arith
 from semgrad.data.example import Example
+from semgrad.data.files import load_file, load_file_task
 from semgrad.data.loaders import (
     DATA_DIR_ENV,
     LIAR_LABELS,
@@ -35,6 +36,8 @@ __all__ = [
     "list_bbh_tasks",
     "list_tasks",
     "load_bbh",
+    "load_file",
+    "load_file_task",
     "load_gsm8k",
     "load_hf",
     "load_liar",

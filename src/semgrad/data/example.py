@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Example"]
+__all__ = ["Example", "Task"]
 
 
 @dataclass(frozen=True)
@@ -35,3 +35,22 @@ class Example:
             "target": self.target,
             "meta": dict(self.meta),
         }
+
+
+@dataclass(frozen=True)
+class Task:
+    """Examples of one split of one dataset, and the name of the metric that scores them.
+
+    The metric is named, not built: metrics live in `semgrad.evaluation`, which depends on
+    this package; `semgrad.evaluation.task_metric(task)` resolves the name (with
+    `metric_labels` for the "label" metric).
+    """
+
+    name: str
+    examples: tuple[Example, ...]
+    metric_name: str
+    description: str
+    metric_labels: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.examples)

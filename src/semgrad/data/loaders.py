@@ -36,6 +36,7 @@ __all__ = [
     "LIAR_LABELS",
     "bbh_target_format",
     "gsm8k_target",
+    "import_datasets",
     "liar_question",
     "list_bbh_tasks",
     "load_bbh",
@@ -354,6 +355,18 @@ def load_liar(
 # --- Hugging Face datasets (optional) -------------------------------------------------------
 
 
+def import_datasets(what: str) -> Any:
+    """The optional ``datasets`` library, or a `UserInputError` saying how to install it."""
+    try:
+        return importlib.import_module("datasets")
+    except ImportError:
+        raise UserInputError(
+            f"{what} needs the optional 'datasets' library, which is not installed. "
+            f"Install it with: pip install 'semgrad[datasets]'. (Or use the local loaders "
+            f"with --data-dir, or a .jsonl/.csv file.)"
+        ) from None
+
+
 def load_hf(
     path: str,
     *,
@@ -377,14 +390,7 @@ def load_hf(
 
     This downloads on first use (into the ``datasets`` cache); the local loaders never do.
     """
-    try:
-        datasets = importlib.import_module("datasets")
-    except ImportError:
-        raise UserInputError(
-            "load_hf needs the optional 'datasets' library, which is not installed. "
-            "Install it with: pip install 'semgrad[datasets]'. (Or use the local loaders "
-            "with --data-dir.)"
-        ) from None
+    datasets = import_datasets("load_hf")
     columns = dict(inputs) if inputs is not None else {"question": "question"}
     rows = datasets.load_dataset(path, name, split=split, revision=revision)
     prefix = id_prefix or path

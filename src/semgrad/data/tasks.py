@@ -7,6 +7,9 @@ Spec grammar (case-insensitive)::
     bbh:<task>:train|val|test       one BIG-Bench Hard task; 50 train / 50 val / rest test
     liar:train|valid|test           LIAR, 6-way labels, the official files
     liar-binary:train|val|test      LIAR, "is it a lie?" Yes/No, the official files
+    file:PATH[:train|val|test]      your own .jsonl or .csv file (`semgrad.data.files`);
+                                    ?target=COL&inputs=A,B sets the columns
+    hf:NAME[:CONFIG]:SPLIT          a Hugging Face dataset (needs semgrad[datasets])
 
 Splits carved from one file (gsm8k train/val, every bbh split) come from one
 ``random.Random(seed)`` shuffle (`semgrad.data.split`), so they are disjoint for a given
@@ -18,11 +21,10 @@ For LIAR, ``val`` and ``valid`` name the same official validation file.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Literal
 
 from semgrad.data.arith import ARITH_SIZES, generate_arith
-from semgrad.data.example import Example
+from semgrad.data.example import Task
 from semgrad.data.loaders import (
     LIAR_BINARY_LABELS,
     LIAR_LABELS,
@@ -52,25 +54,6 @@ _LIAR_FILES: dict[str, Literal["train", "valid", "test"]] = {
 }
 
 
-@dataclass(frozen=True)
-class Task:
-    """Examples of one split of one dataset, and the name of the metric that scores them.
-
-    The metric is named, not built: metrics live in `semgrad.evaluation`, which depends on
-    this package; `semgrad.evaluation.task_metric(task)` resolves the name (with
-    `metric_labels` for the "label" metric).
-    """
-
-    name: str
-    examples: tuple[Example, ...]
-    metric_name: str
-    description: str
-    metric_labels: tuple[str, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-
 def list_tasks() -> dict[str, str]:
     """The spec forms `load_task` accepts, each with a one-line description."""
     return {
@@ -93,6 +76,10 @@ def list_tasks() -> dict[str, str]:
         "liar-binary:train|val|test": (
             "LIAR, is the statement a lie? Yes (label false) / No (label true) (official files)"
         ),
+        "file:PATH[:train|val|test]": (
+            "your own .jsonl or .csv file: every row, or a 60/20/20 split carved with the seed"
+        ),
+        "hf:NAME[:CONFIG]:SPLIT": "a Hugging Face dataset split (pip install 'semgrad[datasets]')",
     }
 
 
@@ -107,6 +94,10 @@ def load_task(spec: str, *, data_dir: str | os.PathLike[str] | None = None, seed
     `data_dir` (else ``$SEMGRAD_DATA_DIR``) is needed for every dataset but arith; `seed`
     picks the shuffle that carves gsm8k train/val and the bbh splits.
     """
+    if spec.strip().lower().startswith(("file:", "hf:")):
+        from semgrad.data.files import load_data_spec
+
+        return load_data_spec(spec, seed=seed)
     parts = [part.strip() for part in spec.strip().split(":")]
     name = parts[0].lower()
     if name == "bbh":

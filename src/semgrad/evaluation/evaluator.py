@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -10,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semgrad._sync import run_sync
 from semgrad.atomic import atomic_open
 from semgrad.data.example import Example
 from semgrad.evaluation.metrics import Metric, Score, note_truncation
+from semgrad.evaluation.resolve import MetricLike, resolve_metric, score_output
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import forward_many
 from semgrad.execution.trace import Trace
@@ -85,11 +86,11 @@ class EvalResult:
         return out
 
 
-def _score(metric: Metric, trace: Trace, example: Example) -> Score:
+async def _score(metric: Metric, trace: Trace, example: Example, ctx: RunContext) -> Score:
     if trace.output is None:
         score = Score(value=0.0, feedback=f"The system failed: {trace.error}", prediction="")
     else:
-        score = metric(trace.output, example)
+        score = await score_output(metric, trace.output, example, ctx)
     cut_off = [(n.node, n.usage.completion_tokens) for n in trace.truncated]
     return note_truncation(score, cut_off, trace.output_node)
 
@@ -97,20 +98,27 @@ def _score(metric: Metric, trace: Trace, example: Example) -> Score:
 async def aevaluate(
     graph: Graph,
     examples: Sequence[Example],
-    metric: Metric,
+    metric: MetricLike,
     ctx: RunContext,
     *,
     meter: Meter | None = None,
     on_result: Callable[[ExampleResult], None] | None = None,
 ) -> EvalResult:
-    """Run and score every example concurrently; results come back in input order."""
+    """Run and score every example concurrently; results come back in input order.
+
+    `metric` may be anything `resolve_metric` takes (a name, ``module:function``, a
+    function returning a bool, a number or a `Score`); an async metric (the LLM judge) is
+    awaited with `ctx`.
+    """
+    resolved = resolve_metric(metric)
     before = meter.snapshot() if meter is not None else None
     t0 = time.perf_counter()
     scored: dict[int, ExampleResult] = {}
 
-    def done(i: int, trace: Trace) -> None:
+    async def done(i: int, trace: Trace) -> None:
         # Score as each example finishes, so progress shows the running score.
-        scored[i] = ExampleResult(examples[i], trace, _score(metric, trace, examples[i]))
+        score = await _score(resolved, trace, examples[i], ctx)
+        scored[i] = ExampleResult(examples[i], trace, score)
         if on_result is not None:
             on_result(scored[i])
 
@@ -125,14 +133,14 @@ async def aevaluate(
 def evaluate(
     graph: Graph,
     examples: Sequence[Example],
-    metric: Metric,
+    metric: MetricLike,
     ctx: RunContext,
     *,
     meter: Meter | None = None,
     on_result: Callable[[ExampleResult], None] | None = None,
 ) -> EvalResult:
-    """The sync door to `aevaluate`."""
-    return asyncio.run(aevaluate(graph, examples, metric, ctx, meter=meter, on_result=on_result))
+    """The sync door to `aevaluate`; works inside a running event loop too (`run_sync`)."""
+    return run_sync(aevaluate(graph, examples, metric, ctx, meter=meter, on_result=on_result))
 
 
 def write_jsonl(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:

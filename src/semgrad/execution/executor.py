@@ -12,9 +12,11 @@ miss, budget reached) are raised at once instead of being recorded example by ex
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from semgrad._sync import run_sync
 from semgrad.data.example import Example
 from semgrad.errors import (
     BudgetExceededError,
@@ -81,10 +83,12 @@ async def _run_llm_node(
     rec.value = text
 
 
-def _run_function_node(node: FunctionNode, values: Mapping[str, str], rec: NodeTrace) -> None:
+async def _run_function_node(node: FunctionNode, values: Mapping[str, str], rec: NodeTrace) -> None:
     fn = resolve_function(node.fn)
     try:
-        result = fn({r: values[r] for r in node.inputs})
+        result: object = fn({r: values[r] for r in node.inputs})
+        if inspect.isawaitable(result):  # an `async def` function node is awaited
+            result = await result
     except Exception as exc:  # a user's function failing is a node failure, recorded
         rec.error = f"function {node.fn!r} raised {type(exc).__name__}: {exc}"
         return
@@ -129,7 +133,7 @@ async def forward(graph: Graph, example: Example | Mapping[str, str], ctx: RunCo
                         raise
                     rec.error = f"{type(exc).__name__}: {exc}"
             else:
-                _run_function_node(node, values, rec)
+                await _run_function_node(node, values, rec)
             rec.duration_s = time.perf_counter() - t0 - rec.start_s
         return name
 
@@ -215,8 +219,11 @@ async def forward_many(
 
 
 def run(graph: Graph, inputs: Example | Mapping[str, str], ctx: RunContext) -> Trace:
-    """The sync door: one forward pass; raises `NodeError` if the output could not be computed."""
-    trace = asyncio.run(forward(graph, inputs, ctx))
+    """The sync door: one forward pass; raises `NodeError` if the output could not be computed.
+
+    Works in a script and inside a running event loop (a notebook) alike (`run_sync`).
+    """
+    trace = run_sync(forward(graph, inputs, ctx))
     if not trace.ok:
         failed = next(
             (n for n in trace.nodes.values() if n.error and not n.error.startswith("skipped")),

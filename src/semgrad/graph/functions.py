@@ -1,7 +1,7 @@
 """Functions that function nodes can name in a JSON spec.
 
 A function node calls ``fn(inputs)`` with its inputs as an ordered mapping from input name
-to text and returns text. Built-ins are registered here by name; anything else is named by
+to text and returns text; an ``async def`` function is awaited (a tool that calls a service). Built-ins are registered here by name; anything else is named by
 an import path ``package.module:attribute`` and resolved when the graph runs.
 """
 
@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from semgrad.errors import GraphError
 
 __all__ = ["BUILTINS", "NodeFunction", "resolve_function"]
 
-NodeFunction = Callable[[Mapping[str, str]], str]
+# A node function returns text, or (``async def``) an awaitable of text, which the executor awaits.
+NodeFunction = Callable[[Mapping[str, str]], str | Awaitable[str]]
 
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
 _CHOICE = re.compile(r"\(([A-R])\)")

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from semgrad.data.example import Example
+from semgrad.data.files import load_file, resolve_spec_path
 from semgrad.data.tasks import load_task
-from semgrad.errors import ConfigError, DataError
+from semgrad.errors import ConfigError
 from semgrad.evaluation import metrics as builtin_metrics
 from semgrad.evaluation.metrics import Metric, metric_for, task_metric
 from semgrad.optim.config import RunConfig
@@ -82,31 +83,8 @@ def write_examples(path: Path, examples: Sequence[Example]) -> None:
 
 
 def read_examples(path: Path) -> list[Example]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DataError(f"no examples file at {path}", str(path)) from None
-    out: list[Example] = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            out.append(
-                Example(
-                    str(row["id"]),
-                    {str(k): str(v) for k, v in dict(row["inputs"]).items()},
-                    str(row["target"]),
-                    dict(row.get("meta") or {}),
-                )
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise DataError(
-                f"{path} line {n} is not an example ({type(exc).__name__}: {exc}); each line "
-                f'must be a JSON object with "id", "inputs" (an object) and "target"',
-                str(path),
-            ) from None
-    return out
+    """The examples of a ``.jsonl`` file (semgrad's own format, or flat columns)."""
+    return list(load_file(path))
 
 
 # -- metrics by name -----------------------------------------------------------------------
@@ -199,8 +177,9 @@ def load_splits(config: RunConfig, *, metric: Metric | None = None) -> Splits:
 
     def take(spec: str, size: int | None) -> tuple[tuple[Example, ...], Metric | None]:
         if spec.startswith(FILE_PREFIX):
-            examples = read_examples(config.resolve(spec[len(FILE_PREFIX) :]))
-            found: Metric | None = None
+            # A user's file: its metric is the config's data.metric, never a guess.
+            task = load_task(resolve_spec_path(spec, config.base_dir), seed=seed)
+            examples, found = list(task.examples), None
         else:
             task = load_task(spec, data_dir=data_dir, seed=seed)
             examples, found = list(task.examples), task_metric(task)
