@@ -14,8 +14,6 @@ Three rules, one place each:
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["MAX_MESSAGE_CHARS", "MAX_PARSE_CHARS", "parse_window", "shorten", "visible"]
 
 # Answers and edit blocks sit at the end of a reply; 100,000 characters is ~25,000 tokens,
@@ -27,12 +25,16 @@ MAX_MESSAGE_CHARS = 1_500
 
 # C0 controls but tab and newline, DEL, C1 controls, lone surrogates, and the Unicode
 # bidirectional embedding/override/isolate controls (which reorder what a reader sees).
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+_INVISIBLE = [
+    *range(0x00, 0x09),
+    *range(0x0B, 0x20),
+    *range(0x7F, 0xA0),
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+    *range(0xD800, 0xE000),
+]
+# str.translate with a table runs in C: linear and fast even on megabytes of escapes.
+_VISIBLE = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _INVISIBLE}
 
 
 def visible(text: str) -> str:
@@ -41,7 +43,7 @@ def visible(text: str) -> str:
     Newline and tab are kept; everything else that a terminal would act on instead of
     showing (ESC, BEL, carriage return, backspace, C1 codes) is made visible. Linear time.
     """
-    return _INVISIBLE.sub(_escape, text)
+    return text.translate(_VISIBLE)
 
 
 def shorten(text: str, limit: int = 200) -> str:

@@ -301,3 +301,11 @@ def test_a_404_for_an_unknown_model_is_fatal_and_names_the_model() -> None:
         with pytest.raises(FatalHTTPError) as info:
             asyncio.run(_complete(llm, Request.chat("ok")))
     assert "'my-model'" in str(info.value) and "/v1" in str(info.value)
+
+
+def test_a_lone_surrogate_in_a_reply_becomes_a_replacement_character() -> None:
+    body = '{"choices": [{"message": {"content": "a \\udcff b \\ud83d\\ude00"}}]}'
+    with FakeOpenAIServer(failures=[(200, {}, body)]) as server:
+        response = asyncio.run(_complete(OpenAICompatible(server.base_url, "m"), Request.chat("a")))
+    assert response.text == "a \ufffd b \U0001f600"
+    response.text.encode("utf-8")  # storable and sendable

@@ -1,8 +1,13 @@
 """The `semgrad` command: a thin consumer of the public API.
 
 Exit codes scripts can rely on: 0 success, 1 an unexpected bug (with a traceback to report),
-2 a user error (bad path, bad spec, unreachable server, missing or corrupt model), printed
-as one readable paragraph, 130 interrupted.
+2 a user error (bad path, bad spec, unreachable server, a 401/403/404 from it, missing or
+corrupt model), printed as one readable paragraph, 3 a run that finished but whose model
+calls failed for more examples than `--max-error-rate` allows (or, for `run`, a graph that
+produced no output), 130 interrupted.
+
+Model text (replies, prompts, outputs) is data: it is printed through `_model_text`, never
+as Rich markup, without highlighting, and with control characters made visible.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from semgrad.errors import SemgradError, SpecError, UserInputError
-from semgrad.evaluation.evaluator import ExampleResult, aevaluate, write_jsonl
+from semgrad.evaluation.evaluator import EvalResult, ExampleResult, aevaluate, write_jsonl
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import forward
 from semgrad.graph.core import Graph
@@ -41,6 +47,7 @@ from semgrad.llm.meter import Meter
 from semgrad.llm.retry import RetryPolicy
 from semgrad.llm.stack import build_llm
 from semgrad.llm.types import LLM
+from semgrad.text import shorten, visible
 
 if TYPE_CHECKING:
     from semgrad.optim.config import RunConfig
@@ -117,6 +124,36 @@ RetriesOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed sent with every model request.")]
+MaxErrorRateOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-error-rate",
+        min=0.0,
+        max=1.0,
+        help="Fraction of examples whose model calls may fail (after retries) before the "
+        "command exits 3; 0 means any failed call is an error.",
+    ),
+]
+
+# The most characters of one model text `run` and `eval` print; the rest is counted.
+MAX_SHOWN_CHARS = 20_000
+
+
+def _model_text(text: str, *, limit: int = MAX_SHOWN_CHARS, style: str = "") -> Text:
+    """Model text ready to print: no markup, control characters visible, at most `limit`
+    characters (the start and the end). Print it with ``highlight=False, soft_wrap=True``
+    (what `_say` does): Rich's highlighter and wrapper are slow on long replies."""
+    return Text(visible(shorten(text, limit)), style=style)
+
+
+def _say(console: Console, *parts: str | Text) -> None:
+    """Print `parts` on one line: strings as Rich markup we wrote, `Text` as it is."""
+    console.print(
+        Text.assemble(*(Text.from_markup(p) if isinstance(p, str) else p for p in parts)),
+        highlight=False,
+        soft_wrap=True,
+    )
+
 
 _CACHE_MODES = ("read-write", "read-only", "replay-only", "off")
 
@@ -219,26 +256,32 @@ def run(
         ctx = RunContext(llms={"forward": llm}, seed=seed)
         trace = asyncio.run(forward(graph, values, ctx))
     if as_json:
-        out.print_json(json.dumps(trace.to_dict()))
+        # Plain JSON (control characters escaped by json.dumps), never highlighted.
+        out.out(json.dumps(trace.to_dict(), indent=2), highlight=False)
     else:
         for name, rec in trace.nodes.items():
             status = "[red]failed[/]" if rec.error else ("[dim]cached[/]" if rec.cached else "ok")
-            out.rule(
-                f"[bold]{name}[/] ({rec.kind}) {status}  {rec.duration_s:.2f}s  "
-                f"{rec.usage.prompt_tokens}+{rec.usage.completion_tokens} tokens"
+            heading = Text.assemble(
+                _model_text(name, limit=200, style="bold"),
+                Text.from_markup(
+                    f" ({rec.kind}) {status}  {rec.duration_s:.2f}s  "
+                    f"{rec.usage.prompt_tokens}+{rec.usage.completion_tokens} tokens"
+                ),
             )
+            out.rule(heading)
             if rec.prompt:
-                out.print("[dim]prompt:[/]")
+                _say(out, "[dim]prompt:[/]")
                 for m in rec.prompt:
-                    out.print(m.content, markup=False, highlight=False)
-            out.print("[dim]reply:[/]")
-            out.print(rec.error or rec.value or "", markup=False, highlight=False)
+                    _say(out, _model_text(m.content))
+            _say(out, "[dim]reply:[/]")
+            _say(out, _model_text(rec.error or rec.value or ""))
         out.rule()
-        out.print(
-            f"[bold]output:[/] {trace.output!s}" if trace.ok else f"[red]error:[/] {trace.error}"
-        )
+        if trace.ok:
+            _say(out, "[bold]output:[/] ", _model_text(trace.output or ""))
+        else:
+            _say(out, "[red]error:[/] ", _model_text(trace.error or ""))
     if not trace.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(3)
 
 
 # -- eval ----------------------------------------------------------------------------------
@@ -281,6 +324,7 @@ def eval_(
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="Per-example results (.jsonl).")
     ] = None,
+    max_error_rate: MaxErrorRateOpt = 0.0,
 ) -> None:
     """Evaluate a graph on a task: progress, a summary table, per-example JSONL."""
     from semgrad.data.tasks import load_task
@@ -348,7 +392,31 @@ def eval_(
     table.add_row("completion tokens", str(total.completion_tokens))
     table.add_row("wall time", f"{wall:.2f} s")
     out.print(table)
-    out.print(f"per-example results: {out_file}")
+    out.print(f"per-example results: {out_file}", markup=False, highlight=False)
+    _check_errors(result, max_error_rate)
+
+
+def _check_errors(result: EvalResult, max_error_rate: float) -> None:
+    """Show the first failed model call and exit 3 when more examples errored than allowed."""
+    first = result.first_error
+    if first is None:
+        return
+    _say(
+        err,
+        f"[red]{result.errors} of {result.n} examples errored[/] (a model call failed after "
+        f"its retries; scored 0, not as wrong answers). First, example ",
+        _model_text(repr(first.example.id), limit=200),
+        ": ",
+        _model_text(first.failed_call or "", limit=1_000),
+    )
+    if result.error_rate > max_error_rate:
+        _say(
+            err,
+            f"[red]error rate {result.error_rate:.1%} > --max-error-rate "
+            f"{max_error_rate:.1%}[/]: the score above is not the graph's. Fix the server "
+            f"or raise --max-error-rate.",
+        )
+        raise typer.Exit(3)
 
 
 # -- optimize / resume / export / report ---------------------------------------------------
@@ -416,7 +484,7 @@ class _RunProgress:
                 say(
                     f"step {data['step'] + 1} edges: mean utility {_pct(edges['mean_utility'])}, "
                     f"baseline {_pct(edges['baseline_used'])}; kept: "
-                    f"{escape(', '.join(edges['kept']) or 'nothing')}"
+                    f"{escape(visible(', '.join(edges['kept']) or 'nothing'))}"
                     + (f"; gate {_pct(edges['gate'].get('score'))}" if edges["regated"] else "")
                 )
                 if data.get("kind") == "edges":
@@ -424,10 +492,10 @@ class _RunProgress:
             changed = ", ".join(data.get("changed", [])) or "nothing"
             say(
                 f"step {data['step'] + 1}: candidate {_pct(cand)} vs incumbent {_pct(inc)} → "
-                f"{verdict} (changed: {escape(changed)}; {data['wall_s']:.1f} s)"
+                f"{verdict} (changed: {escape(visible(changed))}; {data['wall_s']:.1f} s)"
             )
         elif kind == "budget":
-            say(f"[yellow]stopped: {escape(data['message'])}[/]")
+            say(f"[yellow]stopped: {escape(visible(data['message']))}[/]")
 
 
 def _pct(value: float | None) -> str:
@@ -703,7 +771,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="semgrad")
     except SemgradError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/] {escape(visible(str(exc)))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

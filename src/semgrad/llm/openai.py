@@ -23,6 +23,7 @@ import asyncio
 import email.utils
 import json
 import os
+import re
 import ssl
 import time
 from datetime import UTC, datetime
@@ -284,7 +285,7 @@ def _parse_completion(
     usage = usage if isinstance(usage, dict) else {}
     finish_reason = first.get("finish_reason")
     return Response(
-        text=_redact(content, secret),
+        text=_redact(_LONE_SURROGATE.sub("\ufffd", content), secret),
         usage=Usage(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))),
         # The configured name, not the server's (llama.cpp reports a file path): reports
         # and cache rows then name the model the same way the cache key does.
@@ -298,6 +299,10 @@ def _count(value: object) -> int:
     # Servers that do not count tokens omit usage or send null; both mean "unknown" = 0.
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
+
+# JSON may escape half of a surrogate pair ("\udcff"); such a string cannot be encoded to
+# UTF-8 (for the next request, the cache, a file), so the reply gets U+FFFD in its place.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # A shorter key is not a secret that could be told apart from text (see the module doc).
 _MIN_SECRET_CHARS = 8
