@@ -40,6 +40,10 @@ def parse_improved(reply: str) -> str | None:
     Strict on purpose: a reply without the tags is a failed proposal. Taking the whole
     reply instead (the reference code's behaviour) turns reasoning into the new prompt.
     """
+    # Nothing after the last closing tag can be in a block: cutting it off keeps the lazy
+    # scan linear (else each unclosed opening tag scans to the end: quadratic).
+    end = reply.rfind("</improved>")
+    reply = reply[: end + len("</improved>")] if end >= 0 else ""
     blocks = [b.strip() for b in _IMPROVED.findall(reply)]
     blocks = [b for b in blocks if b]
     return blocks[-1] if blocks else None
