@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -149,3 +150,37 @@ def test_eval_with_failed_calls_names_the_first_error_and_exits_3(
         args = [*_eval_args(server, graph_file, tmp_path), "--max-error-rate", "0.25"]
         assert cli(*args) == 0
     assert "1 of 4 examples errored" in " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.parametrize("name", ["/abs/elsewhere", "../outside", "a/b", "..", "", "x" * 5000])
+def test_a_run_name_that_is_a_path_is_refused_with_exit_2(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if name.startswith("/"):
+        name = str(tmp_path / "elsewhere")
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f"name = {name!r}\nsteps = 1\n[graph]\nhints = 1\n"
+        '[data]\ntrain = "arith:train"\ngate = "arith:val"\ntest = "arith:test"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert cli("optimize", str(config)) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "error: config key 'name'" in err and "--out DIR" in err and len(err) < 2_000
+    assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "runs").exists()
+
+
+def test_errors_echo_huge_input_shortened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    huge = "n" * 4_000_000
+    spec = {
+        "inputs": ["question"],
+        "nodes": [{"type": "llm", "name": "a", "inputs": [huge], "instruction": "x"}],
+        "output": "a",
+    }
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(spec))
+    assert cli("run", str(path), "-i", "question=q") == 2
+    err = capsys.readouterr().err
+    assert "characters omitted" in err and len(err) < 2_000 and "Traceback" not in err

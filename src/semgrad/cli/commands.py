@@ -36,7 +36,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from semgrad.errors import SemgradError, SpecError, UserInputError
+from semgrad.errors import ConfigError, SemgradError, SpecError, UserInputError
 from semgrad.evaluation.evaluator import EvalResult, ExampleResult, aevaluate, write_jsonl
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import forward
@@ -484,7 +484,7 @@ class _RunProgress:
                 say(
                     f"step {data['step'] + 1} edges: mean utility {_pct(edges['mean_utility'])}, "
                     f"baseline {_pct(edges['baseline_used'])}; kept: "
-                    f"{escape(visible(', '.join(edges['kept']) or 'nothing'))}"
+                    f"{escape(', '.join(edges['kept']) or 'nothing')}"
                     + (f"; gate {_pct(edges['gate'].get('score'))}" if edges["regated"] else "")
                 )
                 if data.get("kind") == "edges":
@@ -492,10 +492,10 @@ class _RunProgress:
             changed = ", ".join(data.get("changed", [])) or "nothing"
             say(
                 f"step {data['step'] + 1}: candidate {_pct(cand)} vs incumbent {_pct(inc)} → "
-                f"{verdict} (changed: {escape(visible(changed))}; {data['wall_s']:.1f} s)"
+                f"{verdict} (changed: {escape(changed)}; {data['wall_s']:.1f} s)"
             )
         elif kind == "budget":
-            say(f"[yellow]stopped: {escape(visible(data['message']))}[/]")
+            say(f"[yellow]stopped: {escape(data['message'])}[/]")
 
 
 def _pct(value: float | None) -> str:
@@ -559,6 +559,23 @@ BudgetOpt = Annotated[
 ]
 
 
+_RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
+def _default_run_dir(name: str) -> Path:
+    """``runs/<name>``, for a name that is a plain directory name (never a path out of
+    ``runs/``: not absolute, no separators, not ``..``)."""
+    if not _RUN_NAME.fullmatch(name):
+        raise ConfigError(
+            f"the run name {shorten(repr(name), 120)} names the run's directory under runs/, "
+            f"so it must be a plain name of at most 100 letters, digits, '_', '-' or '.' "
+            f"(not a path, not starting with '.' or '-'). Rename the run, or pass "
+            f"--out DIR to choose the directory.",
+            key="name",
+        )
+    return Path("runs") / name
+
+
 @app.command()
 def optimize(
     config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Run config (.toml).")],
@@ -576,7 +593,7 @@ def optimize(
     from semgrad.optim.config import load_config
 
     config = load_config(config_path)
-    run_dir = out_dir or Path("runs") / config.name
+    run_dir = out_dir or _default_run_dir(config.name)
     if (run_dir / "checkpoint.json").exists():
         if not overwrite:
             raise UserInputError(
