@@ -184,3 +184,15 @@ def test_errors_echo_huge_input_shortened(
     assert cli("run", str(path), "-i", "question=q") == 2
     err = capsys.readouterr().err
     assert "characters omitted" in err and len(err) < 2_000 and "Traceback" not in err
+
+
+def test_eval_shows_wrong_answers_as_inert_text(
+    graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reply = "\x1b]0;pwned\x07 [/bold] [link=http://evil]x[/link] Answer: 9\x1b[2J"
+    with FakeOpenAIServer(reply=lambda body: reply) as server:
+        assert cli(*_eval_args(server, graph_file, tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "wrong answers (first 4 of 4):" in out
+    assert "answer '9'" in out and "The expected output is" in out
+    assert not RAW_CONTROL.search(out.replace("\n", ""))

@@ -37,7 +37,13 @@ from rich.table import Table
 from rich.text import Text
 
 from semgrad.errors import ConfigError, SemgradError, SpecError, UserInputError
-from semgrad.evaluation.evaluator import EvalResult, ExampleResult, aevaluate, write_jsonl
+from semgrad.evaluation.evaluator import (
+    EvalResult,
+    ExampleResult,
+    aevaluate,
+    is_error,
+    write_jsonl,
+)
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import forward
 from semgrad.graph.core import Graph
@@ -392,8 +398,27 @@ def eval_(
     table.add_row("completion tokens", str(total.completion_tokens))
     table.add_row("wall time", f"{wall:.2f} s")
     out.print(table)
+    _show_wrong(result)
     out.print(f"per-example results: {out_file}", markup=False, highlight=False)
     _check_errors(result, max_error_rate)
+
+
+def _show_wrong(result: EvalResult, limit: int = 5) -> None:
+    """The first `limit` wrong answers (not errors): what was read and the metric's feedback."""
+    wrong = [r for r in result.results if not is_error(r) and not r.score.correct]
+    if not wrong:
+        return
+    _say(out, f"[bold]wrong answers[/] (first {min(limit, len(wrong))} of {len(wrong)}):")
+    for r in wrong[:limit]:
+        _say(
+            out,
+            "  ",
+            _model_text(r.example.id, limit=120),
+            ": answer ",
+            _model_text(repr(r.score.prediction), limit=200),
+            "; ",
+            _model_text(r.score.feedback, limit=400),
+        )
 
 
 def _check_errors(result: EvalResult, max_error_rate: float) -> None:
