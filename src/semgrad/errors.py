@@ -228,8 +228,13 @@ class FatalHTTPError(LLMHTTPError, UserInputError):
 
 
 class MalformedResponseError(LLMError):
-    def __init__(self, message: str, raw: str = "") -> None:
+    """A reply that is not a completion. `retryable` when it came over a network (a proxy or
+    an overloaded server may have cut or garbled the body: sending again may well work),
+    not when a local model produced it (it would produce it again)."""
+
+    def __init__(self, message: str, raw: str = "", *, retryable: bool = False) -> None:
         self.raw = raw
+        self.retryable = retryable
         super().__init__(f"{message}; raw response: {shorten(repr(raw), 300)}")
 
 

@@ -114,8 +114,9 @@ def test_a_400_is_not_retried() -> None:
         FatalHTTPError(404, "no such model"),
         CacheMissError("ab" * 32),
         ConfigError("the key variable is not set"),
+        MalformedResponseError("the embedded model answered with an error", raw="{}"),
     ],
-    ids=["400", "401", "404", "cache-miss", "config"],
+    ids=["400", "401", "404", "cache-miss", "config", "local-malformed"],
 )
 def test_permanent_errors_are_raised_at_once(error: Exception) -> None:
     sleep = RecordingSleep()
@@ -133,7 +134,7 @@ def test_permanent_errors_are_raised_at_once(error: Exception) -> None:
         LLMConnectionError("http://x/v1/chat/completions", "refused"),
         LLMHTTPError(429, "rate limited"),
         LLMHTTPError(502, "bad gateway"),
-        MalformedResponseError("not a completion", raw='{"choi'),
+        MalformedResponseError("not a completion", raw='{"choi', retryable=True),
     ],
     ids=["timeout", "connection", "429", "502", "malformed-200"],
 )
@@ -227,7 +228,7 @@ def test_a_malformed_200_from_a_server_is_retried_and_counted_in_the_meter() -> 
 
 def test_malformed_200s_are_retried_a_bounded_number_of_times() -> None:
     sleep = RecordingSleep()
-    bad = MalformedResponseError("not a completion", raw="")
+    bad = MalformedResponseError("not a completion", raw="", retryable=True)
     inner = ScriptedLLM([bad] * 10)
     llm = RetryingLLM(inner, RetryPolicy(max_attempts=3), sleep=sleep)
     with pytest.raises(RetryExhaustedError) as info:

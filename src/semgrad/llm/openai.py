@@ -268,6 +268,7 @@ def _parse_completion(
             "the server answered HTTP 2xx with a body that is not JSON; expected a chat "
             "completion object. Is base_url the API root (usually ending in /v1)?",
             raw=_redact(text, secret),
+            retryable=True,
         ) from None
     data = data if isinstance(data, dict) else {}
     choices = data.get("choices")
@@ -280,6 +281,7 @@ def _parse_completion(
             "the server's JSON has no text at choices[0].message.content; expected a chat "
             "completion (not a text completion, a stream or a tool call)",
             raw=_redact(text, secret),
+            retryable=True,
         )
     usage = data.get("usage")
     usage = usage if isinstance(usage, dict) else {}

@@ -2,7 +2,8 @@
 
 Transient means the same request may well succeed later: HTTP 429 (rate limited) and 5xx,
 timeouts, connection failures, and an HTTP 2xx whose body is not a chat completion (a proxy
-or an overloaded server that truncated or garbled the body: treated like a 5xx). Everything
+or an overloaded server that truncated or garbled the body: treated like a 5xx; a local
+model's malformed reply is not retried, it would come again). Everything
 else (a 400 for a bad request, a 401/403/404, a replay-only cache miss, a missing API key)
 fails the same way every time, so it is raised at once.
 """
@@ -76,7 +77,9 @@ def is_retryable(error: BaseException) -> bool:
     """Whether the same request may succeed if sent again later."""
     if isinstance(error, LLMHTTPError):
         return error.retryable
-    return isinstance(error, LLMTimeoutError | LLMConnectionError | MalformedResponseError)
+    if isinstance(error, MalformedResponseError):
+        return error.retryable
+    return isinstance(error, LLMTimeoutError | LLMConnectionError)
 
 
 class RetryingLLM(Wrapper):
