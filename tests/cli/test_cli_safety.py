@@ -196,3 +196,22 @@ def test_eval_shows_wrong_answers_as_inert_text(
     assert "wrong answers (first 4 of 4):" in out
     assert "answer '9'" in out and "The expected output is" in out
     assert not RAW_CONTROL.search(out.replace("\n", ""))
+
+
+@pytest.mark.parametrize("kind", ["ansi", "long", "surrogate"])
+def test_run_json_output_is_plain_escaped_json(
+    kind: str, graph_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reply = HOSTILE[kind]
+    with FakeOpenAIServer(reply=lambda body: reply) as server:
+        start = time.process_time()
+        code = cli(
+            "run", str(graph_file), "-i", "question=q", "--json",
+            "--base-url", server.base_url, "--model", "fake", "--cache-mode", "off",
+        )  # fmt: skip
+        cpu = time.process_time() - start
+    out = capsys.readouterr().out
+    assert code == 0 and cpu < 10
+    assert not RAW_CONTROL.search(out.replace("\n", ""))
+    trace = json.loads(out)
+    assert trace["output"] == reply.replace("\udcff", "\ufffd").strip()
