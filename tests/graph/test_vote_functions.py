@@ -55,9 +55,9 @@ def test_majority_answer_votes_on_the_marked_answer_of_any_type() -> None:
         "d": "no marker here",
     }
     assert majority_answer(votes) == "Answer: Yes"
-    assert majority_answer(
-        {"a": "Answer: False", "b": "answer: True\nmore", "c": "Answer: True"}
-    ) == ("Answer: True")
+    assert majority_answer({"a": "Answer: False", "b": "answer: True\nmore", "c": "Answer: True"}) == (
+        "Answer: True"
+    )
     assert majority_answer({"a": "Answer: 12", "b": "Answer: 7"}) == "Answer: 12"  # tie: first
     assert majority_answer({"a": "nothing", "b": ""}) == ""
     assert majority_answer({"a": "Answer: Answer: False"}) == "Answer: False"

@@ -316,12 +316,9 @@ def test_split_seed_fixes_the_splits_across_run_seeds(data_dir: Path) -> None:
 
     assert splits(1, 0) == splits(2, 0)
     assert splits(1, None) != splits(2, None)  # without it, the run's seed shuffles
-    assert (
-        config_from_dict(
-            {"graph": {"hints": 1}, "data": {"train": "a", "test": "b", "split_seed": 3}}
-        ).data.split_seed
-        == 3
-    )
+    assert config_from_dict(
+        {"graph": {"hints": 1}, "data": {"train": "a", "test": "b", "split_seed": 3}}
+    ).data.split_seed == 3
 
 
 def test_a_proposal_that_pastes_a_training_question_is_a_failed_proposal(tmp_path: Path) -> None:
@@ -350,8 +347,8 @@ def test_the_copy_guard_allows_a_few_words_of_a_question() -> None:
     from semgrad.optim.optimizer import _copies_an_input
     from semgrad.prompts import OptimizerExample
 
-    ex = [
-        OptimizerExample({"question": "How many apples are left if Ann eats two of five?"}, "", [])
-    ]
+    ex = [OptimizerExample({"question": "How many apples are left if Ann eats two of five?"}, "", [])]
     assert not _copies_an_input("Work out how many apples are left, step by step.", ex)
-    assert _copies_an_input("Like: how many apples are left if Ann eats two of five? Three.", ex)
+    assert _copies_an_input(
+        "Like: how many apples are left if Ann eats two of five? Three.", ex
+    )
