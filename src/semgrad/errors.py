@@ -16,16 +16,21 @@
     │   ├── LLMConnectionError         .url  (server unreachable)
     │   ├── LLMTimeoutError            .url
     │   ├── LLMHTTPError               .status, .retry_after, .body
+    │   │   └── FatalHTTPError         (401, 403, 404: also a UserInputError; stops the run)
     │   ├── MalformedResponseError     .raw  (the server answered something that is not a completion)
     │   ├── RetryExhaustedError        .attempts, .last_error
     │   └── CacheMissError             .key  (replay-only cache without the entry)
     ├── BudgetExceededError            .resource, .limit, .spent
     └── NodeError                      .node, .example_id  (a node failed during a forward pass)
 
-Every message says what happened, what was expected, and how to fix it.
+Every message says what happened, what was expected, and how to fix it, in one paragraph:
+values echoed from the input are shortened (`semgrad.text.shorten`) and the whole message is
+capped at `semgrad.text.MAX_MESSAGE_CHARS` characters.
 """
 
 from __future__ import annotations
+
+from semgrad.text import MAX_MESSAGE_CHARS, shorten
 
 __all__ = [
     "BudgetExceededError",
@@ -35,6 +40,7 @@ __all__ = [
     "CycleError",
     "DataError",
     "DuplicateNameError",
+    "FatalHTTPError",
     "GraphError",
     "LLMConnectionError",
     "LLMError",
@@ -55,6 +61,12 @@ __all__ = [
 class SemgradError(Exception):
     """Root of every error semgrad raises on purpose."""
 
+    def __init__(self, *args: object) -> None:
+        # One readable paragraph, however long the input it echoes.
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (shorten(args[0], MAX_MESSAGE_CHARS),)
+        super().__init__(*args)
+
 
 class UserInputError(SemgradError):
     """Something the user gave us is wrong; the message tells them how to fix it."""
@@ -68,6 +80,7 @@ class CycleError(GraphError):
     def __init__(self, cycle: list[str]) -> None:
         self.cycle = list(cycle)
         path = " -> ".join([*self.cycle, self.cycle[0]]) if self.cycle else "?"
+        path = shorten(path, 500)
         super().__init__(
             f"the graph has a cycle: {path}. A semgrad graph must be acyclic; "
             f"remove one of these edges (an entry of some node's 'inputs')."
@@ -80,8 +93,9 @@ class UnknownReferenceError(GraphError):
         self.reference = reference
         self.known = list(known)
         super().__init__(
-            f"node {node!r} refers to {reference!r}, which is neither a graph input nor a node. "
-            f"Known names: {', '.join(self.known) or '(none)'}."
+            f"node {shorten(repr(node))} refers to {shorten(repr(reference))}, which is neither "
+            f"a graph input nor a node. "
+            f"Known names: {shorten(', '.join(self.known), 500) or '(none)'}."
         )
 
 
@@ -89,21 +103,22 @@ class DuplicateNameError(GraphError):
     def __init__(self, name: str, what: str = "node") -> None:
         self.name = name
         super().__init__(
-            f"the name {name!r} is used twice ({what}); every input and node needs a unique name."
+            f"the name {shorten(repr(name))} is used twice ({what}); every input and node needs "
+            f"a unique name."
         )
 
 
 class SpecError(UserInputError):
     def __init__(self, message: str, path: str | None = None) -> None:
         self.path = path
-        where = f"{path}: " if path else ""
+        where = f"{shorten(path)}: " if path else ""
         super().__init__(f"{where}{message}")
 
 
 class ConfigError(UserInputError):
     def __init__(self, message: str, key: str | None = None) -> None:
         self.key = key
-        where = f"config key {key!r}: " if key else ""
+        where = f"config key {shorten(repr(key))}: " if key else ""
         super().__init__(f"{where}{message}")
 
 
@@ -167,17 +182,60 @@ class LLMHTTPError(LLMError):
         self.body = body
         self.url = url
         self.retry_after = retry_after
-        super().__init__(f"the model server at {url or '?'} answered HTTP {status}: {body[:300]}")
+        super().__init__(
+            f"the model server at {shorten(url or '?')} answered HTTP {status}: "
+            f"{shorten(body, 300)}"
+        )
 
     @property
     def retryable(self) -> bool:
         return self.status == 429 or self.status >= 500
 
 
+# What each status means for a user who cannot fix it by waiting.
+_FATAL_HINTS = {
+    401: "unauthorized: the server refused the API key. Check that the environment variable "
+    "named by --api-key-env holds a valid key for this server",
+    403: "forbidden: the API key is valid but may not use this model or endpoint. Check the "
+    "key's permissions and the model name",
+    404: "not found: the server does not know this model, or the URL is wrong. Check --model "
+    "and that --base-url is the API root (usually ending in /v1)",
+}
+
+
+class FatalHTTPError(LLMHTTPError, UserInputError):
+    """401, 403 or 404: every later call would fail the same way, so the run stops at once
+    (the CLI exits 2) instead of recording each example as failed."""
+
+    STATUSES = frozenset(_FATAL_HINTS)
+
+    def __init__(self, status: int, body: str, url: str = "", model: str = "") -> None:
+        super().__init__(status, body, url=url)
+        which = f" (model {shorten(repr(model))})" if model else ""
+        Exception.__init__(
+            self,
+            shorten(
+                f"the model server at {shorten(url or '?')}{which} answered HTTP {status}, "
+                f"{_FATAL_HINTS.get(status, 'a request error')}. The server said: "
+                f"{shorten(body, 300)}",
+                MAX_MESSAGE_CHARS,
+            ),
+        )
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
 class MalformedResponseError(LLMError):
-    def __init__(self, message: str, raw: str = "") -> None:
+    """A reply that is not a completion. `retryable` when it came over a network (a proxy or
+    an overloaded server may have cut or garbled the body: sending again may well work),
+    not when a local model produced it (it would produce it again)."""
+
+    def __init__(self, message: str, raw: str = "", *, retryable: bool = False) -> None:
         self.raw = raw
-        super().__init__(f"{message}; raw response: {raw[:300]!r}")
+        self.retryable = retryable
+        super().__init__(f"{message}; raw response: {shorten(repr(raw), 300)}")
 
 
 class RetryExhaustedError(LLMError):

@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 from semgrad.data.example import Example
-from semgrad.evaluation.evaluator import evaluate, write_jsonl
+from semgrad.errors import LLMHTTPError
+from semgrad.evaluation.evaluator import evaluate, is_error, write_jsonl
 from semgrad.evaluation.metrics import NumericMatch
 from semgrad.execution import RunContext
 from semgrad.graph import hint_graph
@@ -20,7 +21,9 @@ def test_evaluate_scores_counts_errors_and_meters() -> None:
         if request.node != "final":
             return "a hint"
         if "q3" in text:
-            return ""  # an empty reply: a recorded failure of this example
+            return ""  # an empty reply: what the model answered, a wrong answer
+        if "q4" in text:
+            raise LLMHTTPError(503, "overloaded")  # a failed call: an error
         return "Answer: 4" if "q1" in text or "q2" in text else "Answer: 5"
 
     meter = Meter()
@@ -39,13 +42,18 @@ def test_evaluate_scores_counts_errors_and_meters() -> None:
     assert [r.example.id for r in result.results] == [e.id for e in examples]
     assert sorted(seen) == sorted(e.id for e in examples)
     assert [r.score.value for r in result.results] == [0.0, 1.0, 1.0, 0.0, 0.0]
-    assert result.errors == 1 and result.score == 0.4
-    failed = result.results[3]
-    assert failed.error and "empty reply" in failed.error
-    assert "The system failed" in failed.score.feedback
-    assert result.usage is not None and result.usage.total().calls == 15
+    assert result.errors == 1 and result.score == 0.4 and result.error_rate == 0.2
+    empty = result.results[3]
+    assert empty.error and "empty reply" in empty.error
+    assert not is_error(empty) and empty.to_dict()["errored"] is False
+    errored = result.results[4]
+    assert is_error(errored) and errored.to_dict()["errored"] is True
+    assert result.first_error is errored
+    assert errored.failed_call is not None and "HTTP 503" in errored.failed_call
+    assert "The system failed" in errored.score.feedback
+    assert result.usage is not None and result.usage.total().calls == 14
     summary = result.summary()
-    assert summary["n"] == 5 and summary["errors"] == 1 and summary["usage"]["calls"] == 15
+    assert summary["n"] == 5 and summary["errors"] == 1 and summary["usage"]["calls"] == 14
 
 
 def test_write_jsonl_is_atomic_and_complete(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from semgrad.errors import (
     ConfigError,
+    FatalHTTPError,
     LLMConnectionError,
     LLMHTTPError,
     LLMTimeoutError,
@@ -258,3 +259,53 @@ def test_bad_configuration_is_refused_eagerly(kwargs: dict[str, object], key: st
     with pytest.raises(ConfigError) as info:
         OpenAICompatible(**args)  # type: ignore[arg-type]
     assert info.value.key == key
+
+
+@pytest.mark.parametrize("key", ["e", "n", '"', "content"])
+def test_a_short_api_key_never_corrupts_the_reply(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    # Redaction works on parsed text: the raw JSON is parsed untouched, so a key that is a
+    # common substring ("e" is in "finish_reason", '"' is JSON's quote) changes nothing.
+    monkeypatch.setenv(KEY_ENV, key)
+    with FakeOpenAIServer() as server:
+        llm = OpenAICompatible(server.base_url, "m", api_key_env=KEY_ENV)
+        response = asyncio.run(_complete(llm, Request.chat("the content here")))
+    assert response.text == "the content here"
+    assert response.finish_reason == "stop"
+    assert response.usage.completion_tokens == 3
+
+
+def test_a_long_key_echoed_in_a_reply_is_redacted_after_parsing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    with FakeOpenAIServer() as server:
+        llm = OpenAICompatible(server.base_url, "m", api_key_env=KEY_ENV)
+        response = asyncio.run(_complete(llm, Request.chat(f"my key is {SECRET} ok")))
+    assert response.text == "my key is [redacted] ok"
+
+
+def test_a_key_echoed_in_a_malformed_body_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    with FakeOpenAIServer(failures=[(200, {}, f"<html>{SECRET}")]) as server:
+        llm = OpenAICompatible(server.base_url, "m", api_key_env=KEY_ENV)
+        with pytest.raises(MalformedResponseError) as info:
+            asyncio.run(_complete(llm, Request.chat("a")))
+    assert SECRET not in info.value.raw and SECRET not in str(info.value)
+
+
+def test_a_404_for_an_unknown_model_is_fatal_and_names_the_model() -> None:
+    with FakeOpenAIServer() as server:
+        llm = OpenAICompatible(server.base_url.removesuffix("/v1"), "my-model")
+        with pytest.raises(FatalHTTPError) as info:
+            asyncio.run(_complete(llm, Request.chat("ok")))
+    assert "'my-model'" in str(info.value) and "/v1" in str(info.value)
+
+
+def test_a_lone_surrogate_in_a_reply_becomes_a_replacement_character() -> None:
+    body = '{"choices": [{"message": {"content": "a \\udcff b \\ud83d\\ude00"}}]}'
+    with FakeOpenAIServer(failures=[(200, {}, body)]) as server:
+        response = asyncio.run(_complete(OpenAICompatible(server.base_url, "m"), Request.chat("a")))
+    assert response.text == "a \ufffd b \U0001f600"
+    response.text.encode("utf-8")  # storable and sendable

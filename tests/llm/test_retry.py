@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from semgrad.errors import (
     CacheMissError,
     ConfigError,
+    FatalHTTPError,
     LLMConnectionError,
     LLMHTTPError,
     LLMTimeoutError,
@@ -108,13 +109,14 @@ def test_a_400_is_not_retried() -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        LLMHTTPError(401, "no key"),
-        LLMHTTPError(404, "no such model"),
-        MalformedResponseError("not a completion", raw="<html>"),
+        LLMHTTPError(400, "bad request"),
+        FatalHTTPError(401, "no key"),
+        FatalHTTPError(404, "no such model"),
         CacheMissError("ab" * 32),
         ConfigError("the key variable is not set"),
+        MalformedResponseError("the embedded model answered with an error", raw="{}"),
     ],
-    ids=["401", "404", "malformed", "cache-miss", "config"],
+    ids=["400", "401", "404", "cache-miss", "config", "local-malformed"],
 )
 def test_permanent_errors_are_raised_at_once(error: Exception) -> None:
     sleep = RecordingSleep()
@@ -132,8 +134,9 @@ def test_permanent_errors_are_raised_at_once(error: Exception) -> None:
         LLMConnectionError("http://x/v1/chat/completions", "refused"),
         LLMHTTPError(429, "rate limited"),
         LLMHTTPError(502, "bad gateway"),
+        MalformedResponseError("not a completion", raw='{"choi', retryable=True),
     ],
-    ids=["timeout", "connection", "429", "502"],
+    ids=["timeout", "connection", "429", "502", "malformed-200"],
 )
 def test_transient_errors_are_retried(error: Exception) -> None:
     assert is_retryable(error)
@@ -201,3 +204,56 @@ def test_the_default_sleep_really_waits() -> None:
 def test_bad_policies_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_malformed_200_from_a_server_is_retried_and_counted_in_the_meter() -> None:
+    # A proxy that truncates the body, then one that sends garbage: both are retried like a
+    # 5xx, each retry is counted by the meter, and the third answer is the real one.
+    sleep = RecordingSleep()
+    meter = Meter()
+    truncated = (200, {}, '{"choices": [{"message": {"content": "hel')
+    garbage = (200, {}, "<html>proxy error</html>")
+
+    async def run(base_url: str) -> str:
+        async with OpenAICompatible(base_url, "m") as client:
+            llm = RetryingLLM(client, sleep=sleep, meter=meter)
+            return (await llm.complete(REQUEST)).text
+
+    with FakeOpenAIServer(failures=[truncated, garbage]) as server:
+        assert asyncio.run(run(server.base_url)) == "hello there"
+        assert server.request_count == 3
+    assert len(sleep.delays) == 2
+    assert meter.snapshot().total().retries == 2
+
+
+def test_malformed_200s_are_retried_a_bounded_number_of_times() -> None:
+    sleep = RecordingSleep()
+    bad = MalformedResponseError("not a completion", raw="", retryable=True)
+    inner = ScriptedLLM([bad] * 10)
+    llm = RetryingLLM(inner, RetryPolicy(max_attempts=3), sleep=sleep)
+    with pytest.raises(RetryExhaustedError) as info:
+        asyncio.run(llm.complete(REQUEST))
+    assert info.value.last_error is bad
+    assert len(inner.requests) == 3 and llm.retries == 2
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_auth_and_not_found_statuses_are_fatal_user_errors(status: int) -> None:
+    from semgrad.errors import UserInputError
+    from semgrad.execution.executor import is_fatal
+
+    sleep = RecordingSleep()
+
+    async def run(base_url: str) -> None:
+        async with OpenAICompatible(base_url, "no-such-model") as client:
+            await RetryingLLM(client, sleep=sleep).complete(REQUEST)
+
+    with FakeOpenAIServer(failures=[(status, {}, "nope")]) as server:
+        with pytest.raises(FatalHTTPError) as info:
+            asyncio.run(run(server.base_url))
+        assert server.request_count == 1
+    assert sleep.delays == []
+    error = info.value
+    assert error.status == status and not error.retryable
+    assert isinstance(error, UserInputError) and is_fatal(error)
+    assert "no-such-model" in str(error) and "nope" in str(error)

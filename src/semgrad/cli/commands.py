@@ -1,8 +1,13 @@
 """The `semgrad` command: a thin consumer of the public API.
 
 Exit codes scripts can rely on: 0 success, 1 an unexpected bug (with a traceback to report),
-2 a user error (bad path, bad spec, unreachable server, missing or corrupt model), printed
-as one readable paragraph, 130 interrupted.
+2 a user error (bad path, bad spec, unreachable server, a 401/403/404 from it, missing or
+corrupt model), printed as one readable paragraph, 3 a run that finished but whose model
+calls failed for more examples than `--max-error-rate` allows (or, for `run`, a graph that
+produced no output), 130 interrupted.
+
+Model text (replies, prompts, outputs) is data: it is printed through `_model_text`, never
+as Rich markup, without highlighting, and with control characters made visible.
 """
 
 from __future__ import annotations
@@ -30,9 +35,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
-from semgrad.errors import SemgradError, SpecError, UserInputError
-from semgrad.evaluation.evaluator import ExampleResult, aevaluate, write_jsonl
+from semgrad.errors import ConfigError, SemgradError, SpecError, UserInputError
+from semgrad.evaluation.evaluator import (
+    EvalResult,
+    ExampleResult,
+    aevaluate,
+    is_error,
+    write_jsonl,
+)
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import forward
 from semgrad.graph.core import Graph
@@ -58,6 +70,7 @@ from semgrad.optim.records import (
     StepRecord,
     StepStarted,
 )
+from semgrad.text import shorten, visible
 
 if TYPE_CHECKING:
     from semgrad.optim.config import RunConfig
@@ -197,6 +210,36 @@ RetriesOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed sent with every model request.")]
+MaxErrorRateOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-error-rate",
+        min=0.0,
+        max=1.0,
+        help="Fraction of examples whose model calls may fail (after retries) before the "
+        "command exits 3; 0 means any failed call is an error.",
+    ),
+]
+
+# The most characters of one model text `run` and `eval` print; the rest is counted.
+MAX_SHOWN_CHARS = 20_000
+
+
+def _model_text(text: str, *, limit: int = MAX_SHOWN_CHARS, style: str = "") -> Text:
+    """Model text ready to print: no markup, control characters visible, at most `limit`
+    characters (the start and the end). Print it with ``highlight=False, soft_wrap=True``
+    (what `_say` does): Rich's highlighter and wrapper are slow on long replies."""
+    return Text(visible(shorten(text, limit)), style=style)
+
+
+def _say(console: Console, *parts: str | Text) -> None:
+    """Print `parts` on one line: strings as Rich markup we wrote, `Text` as it is."""
+    console.print(
+        Text.assemble(*(Text.from_markup(p) if isinstance(p, str) else p for p in parts)),
+        highlight=False,
+        soft_wrap=True,
+    )
+
 
 
 @contextmanager
@@ -291,28 +334,34 @@ def run(
         ctx = RunContext(llms=stack.llms, seed=seed)
         trace = asyncio.run(forward(graph, values, ctx))
     if as_json:
-        out.print_json(json.dumps(trace.to_dict()))
+        # Plain JSON (control characters escaped by json.dumps), never highlighted.
+        out.out(json.dumps(trace.to_dict(), indent=2), highlight=False)
     else:
         for name, rec in trace.nodes.items():
             status = "[red]failed[/]" if rec.error else ("[dim]cached[/]" if rec.cached else "ok")
-            if rec.truncated:
-                status += " [yellow]cut off at max_tokens[/]"
-            out.rule(
-                f"[bold]{name}[/] ({rec.kind}) {status}  {rec.duration_s:.2f}s  "
-                f"{rec.usage.prompt_tokens}+{rec.usage.completion_tokens} tokens"
+            heading = Text.assemble(
+                _model_text(name, limit=200, style="bold"),
+                Text.from_markup(
+                    f" ({rec.kind}) {status}"
+                    + (" [yellow]cut off at max_tokens[/]" if rec.truncated else "")
+                    + f"  {rec.duration_s:.2f}s  "
+                    f"{rec.usage.prompt_tokens}+{rec.usage.completion_tokens} tokens"
+                ),
             )
+            out.rule(heading)
             if rec.prompt:
-                out.print("[dim]prompt:[/]")
+                _say(out, "[dim]prompt:[/]")
                 for m in rec.prompt:
-                    out.print(m.content, markup=False, highlight=False)
-            out.print("[dim]reply:[/]")
-            out.print(rec.error or rec.value or "", markup=False, highlight=False)
+                    _say(out, _model_text(m.content))
+            _say(out, "[dim]reply:[/]")
+            _say(out, _model_text(rec.error or rec.value or ""))
         out.rule()
-        out.print(
-            f"[bold]output:[/] {trace.output!s}" if trace.ok else f"[red]error:[/] {trace.error}"
-        )
+        if trace.ok:
+            _say(out, "[bold]output:[/] ", _model_text(trace.output or ""))
+        else:
+            _say(out, "[red]error:[/] ", _model_text(trace.error or ""))
     if not trace.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(3)
 
 
 # -- eval ----------------------------------------------------------------------------------
@@ -382,6 +431,7 @@ def eval_(
     out_path: Annotated[
         Path | None, typer.Option("--out", "-o", help="Per-example results (.jsonl).")
     ] = None,
+    max_error_rate: MaxErrorRateOpt = 0.0,
 ) -> None:
     """Evaluate a graph on a task: progress, a summary table, per-example JSONL."""
     from semgrad.data.files import is_data_path, load_data_spec
@@ -477,7 +527,50 @@ def eval_(
     table.add_row("completion tokens", str(total.completion_tokens))
     table.add_row("wall time", f"{wall:.2f} s")
     out.print(table)
-    out.print(f"per-example results: {out_file}")
+    _show_wrong(result)
+    out.print(f"per-example results: {out_file}", markup=False, highlight=False)
+    _check_errors(result, max_error_rate)
+
+
+def _show_wrong(result: EvalResult, limit: int = 5) -> None:
+    """The first `limit` wrong answers (not errors): what was read and the metric's feedback."""
+    wrong = [r for r in result.results if not is_error(r) and not r.score.correct]
+    if not wrong:
+        return
+    _say(out, f"[bold]wrong answers[/] (first {min(limit, len(wrong))} of {len(wrong)}):")
+    for r in wrong[:limit]:
+        _say(
+            out,
+            "  ",
+            _model_text(r.example.id, limit=120),
+            ": answer ",
+            _model_text(repr(r.score.prediction), limit=200),
+            "; ",
+            _model_text(r.score.feedback, limit=400),
+        )
+
+
+def _check_errors(result: EvalResult, max_error_rate: float) -> None:
+    """Show the first failed model call and exit 3 when more examples errored than allowed."""
+    first = result.first_error
+    if first is None:
+        return
+    _say(
+        err,
+        f"[red]{result.errors} of {result.n} examples errored[/] (a model call failed after "
+        f"its retries; scored 0, not as wrong answers). First, example ",
+        _model_text(repr(first.example.id), limit=200),
+        ": ",
+        _model_text(first.failed_call or "", limit=1_000),
+    )
+    if result.error_rate > max_error_rate:
+        _say(
+            err,
+            f"[red]error rate {result.error_rate:.1%} > --max-error-rate "
+            f"{max_error_rate:.1%}[/]: the score above is not the graph's. Fix the server "
+            f"or raise --max-error-rate.",
+        )
+        raise typer.Exit(3)
 
 
 # -- optimize / resume / export / report ---------------------------------------------------
@@ -633,6 +726,23 @@ BudgetOpt = Annotated[
 ]
 
 
+_RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
+def _default_run_dir(name: str) -> Path:
+    """``runs/<name>``, for a name that is a plain directory name (never a path out of
+    ``runs/``: not absolute, no separators, not ``..``)."""
+    if not _RUN_NAME.fullmatch(name):
+        raise ConfigError(
+            f"the run name {shorten(repr(name), 120)} names the run's directory under runs/, "
+            f"so it must be a plain name of at most 100 letters, digits, '_', '-' or '.' "
+            f"(not a path, not starting with '.' or '-'). Rename the run, or pass "
+            f"--out DIR to choose the directory.",
+            key="name",
+        )
+    return Path("runs") / name
+
+
 @app.command()
 def optimize(
     config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="Run config (.toml).")],
@@ -650,7 +760,7 @@ def optimize(
     from semgrad.optim.config import load_config
 
     config = load_config(config_path)
-    run_dir = out_dir or Path("runs") / config.name
+    run_dir = out_dir or _default_run_dir(config.name)
     if (run_dir / "checkpoint.json").exists():
         if not overwrite:
             raise UserInputError(
@@ -848,7 +958,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="semgrad")
     except SemgradError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/] {escape(visible(str(exc)))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

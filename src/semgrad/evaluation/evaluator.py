@@ -1,4 +1,12 @@
-"""Evaluating a graph on many examples: scores, feedback, traces, cost and time."""
+"""Evaluating a graph on many examples: scores, feedback, traces, cost and time.
+
+An example is either *scored* (the graph produced an output, or a function node found no
+answer in the model's reply: a wrong answer, score 0) or an *error*: a model call failed
+even after its retries (server faults, timeouts, a reply that was never a completion). An
+error says nothing about the graph, so it is counted and shown apart (`EvalResult.errors`,
+`first_error`), never learned from (`is_error` keeps it out of training batches), and the
+CLI exits non-zero when the error rate is above what the user allows.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +28,35 @@ from semgrad.execution.trace import Trace
 from semgrad.graph.core import Graph
 from semgrad.llm.meter import Meter, MeterSnapshot
 
-__all__ = ["EvalResult", "ExampleResult", "aevaluate", "evaluate", "write_jsonl"]
+__all__ = [
+    "EvalResult",
+    "ExampleResult",
+    "aevaluate",
+    "evaluate",
+    "failed_call",
+    "is_error",
+    "write_jsonl",
+]
+
+
+def failed_call(trace: Trace) -> str | None:
+    """``"node 'x': <error>"`` for the first model call in `trace` that failed (after its
+    retries), or None when every call returned a reply.
+
+    A node that got a reply and then failed (an empty reply, a function that found no number
+    in it) is not a failed call: that is what the model answered, scored as a wrong answer.
+    """
+    for rec in trace.nodes.values():
+        called = rec.kind == "llm" and rec.error is not None and rec.raw is None
+        if called and rec.error is not None and not rec.error.startswith("skipped"):
+            return f"node {rec.node!r}: {rec.error}"
+    return None
+
+
+def is_error(result: ExampleResult) -> bool:
+    """True when a model call of this example failed: an error, not a wrong answer. Such an
+    example must not be picked as a training mistake nor counted as a wrong answer."""
+    return result.failed_call is not None
 
 
 @dataclass(frozen=True)
@@ -31,7 +67,13 @@ class ExampleResult:
 
     @property
     def error(self) -> str | None:
+        """Why the graph produced no output (a failed call or a node failing on a reply)."""
         return self.trace.error
+
+    @property
+    def failed_call(self) -> str | None:
+        """The first model call that failed after its retries; see `failed_call`."""
+        return failed_call(self.trace)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +85,7 @@ class ExampleResult:
             "score": self.score.value,
             "feedback": self.score.feedback,
             "error": self.trace.error,
+            "errored": is_error(self),
             "trace": self.trace.to_dict(),
         }
 
@@ -59,12 +102,23 @@ class EvalResult:
 
     @property
     def score(self) -> float:
-        """Mean score; a failed example counts as 0 and is also counted in `errors`."""
+        """Mean score over all examples; an errored example counts as 0 here, so check
+        `errors` (or `error_rate`) before trusting it."""
         return sum(r.score.value for r in self.results) / self.n if self.n else 0.0
 
     @property
     def errors(self) -> int:
-        return sum(1 for r in self.results if r.error is not None)
+        """Examples with a failed model call (`is_error`), not wrong answers."""
+        return sum(1 for r in self.results if is_error(r))
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.n if self.n else 0.0
+
+    @property
+    def first_error(self) -> ExampleResult | None:
+        """The first errored example in input order, to show the user what went wrong."""
+        return next((r for r in self.results if is_error(r)), None)
 
     @property
     def truncated(self) -> int:

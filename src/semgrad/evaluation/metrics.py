@@ -15,6 +15,10 @@ How the final answer is found in a chain-of-thought reply, for every metric:
 2. else the last non-empty line;
 3. for typed answers (numbers, choice letters, labels) a last resort: the last
    answer-shaped token anywhere in the reply.
+
+Only the last `semgrad.text.MAX_PARSE_CHARS` characters of a reply are read, and every
+parser is linear in what it reads: a hostile multi-megabyte reply is scored in well under
+a second.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from semgrad.data.example import Example
 from semgrad.data.loaders import LIAR_BINARY_LABELS, LIAR_LABELS
 from semgrad.data.tasks import Task
 from semgrad.errors import DataError, UserInputError
+from semgrad.text import parse_window
 
 __all__ = [
     "LIAR_BINARY_LABELS",
@@ -117,39 +122,66 @@ class _Fragment:
     explicit: bool  # came from a marker (take the first answer in it) or not (take the last)
 
 
-def _rest_of_line(text: str, start: int) -> str:
-    """The text from `start` to the end of its line; the next non-empty line if that is empty."""
-    return text[start:].lstrip().split("\n", 1)[0].strip()
+_BRACE = re.compile(r"[{}]")
+_NON_SPACE = re.compile(r"\S")
 
 
-def _boxed_content(text: str, open_brace_end: int) -> str:
-    """The content of ``\\boxed{...}`` starting after its ``{``, with nested braces balanced."""
-    depth = 1
-    for i in range(open_brace_end, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[open_brace_end:i].strip()
-    return text[open_brace_end:].strip()
+def _closing_braces(text: str) -> dict[int, int]:
+    """For each ``{`` that is closed, the index of its ``}``: one pass with a stack."""
+    closing: dict[int, int] = {}
+    stack: list[int] = []
+    for m in _BRACE.finditer(text):
+        if m.group() == "{":
+            stack.append(m.start())
+        elif stack:
+            closing[stack.pop()] = m.start()
+    return closing
+
+
+def _rest_of_line(text: str, start: int, limit: int) -> str:
+    """The text from `start` to the end of its line (the next non-empty line if that is
+    empty), read no further than `limit`."""
+    first = _NON_SPACE.search(text, start, limit)
+    if first is None:
+        return ""
+    end = text.find("\n", first.start(), limit)
+    return text[first.start() : limit if end < 0 else end].strip()
 
 
 def _clean_reply(text: str) -> str:
+    """The reply as parsers read it: its last `MAX_PARSE_CHARS` characters (where the answer
+    is), with Windows line ends and markdown emphasis removed."""
+    text = parse_window(text)
     return text.replace("\r\n", "\n").replace("**", "").replace("__", "").strip()
 
 
 def _marker_fragments(text: str) -> list[_Fragment]:
-    """Every explicitly marked answer in the reply, in order of position (last = preferred)."""
-    found: list[tuple[int, str]] = []
-    for m in _BOXED.finditer(text):
-        found.append((m.start(), _boxed_content(text, m.end())))
-    for m in _HASH_MARKER.finditer(text):
-        found.append((m.start(), _rest_of_line(text, m.end())))
-    for m in _ANSWER_MARKER.finditer(text):
-        found.append((m.start(), _rest_of_line(text, m.end())))
-    found.sort(key=lambda item: item[0])
-    return [_Fragment(fragment, explicit=True) for _, fragment in found if fragment]
+    """Every explicitly marked answer in the reply, in order of position (last = preferred).
+
+    A marked answer is the content of ``\\boxed{...}`` (nested braces balanced, to the end
+    of the reply if never closed) or the rest of the line after ``####`` or an answer
+    phrase, and it ends where the next marker starts: fragments never overlap, so the work
+    is linear in the reply's length however many markers it has.
+    """
+    # (marker start, content start, natural end or None for "rest of the line")
+    markers: list[tuple[int, int, int | None]] = []
+    boxed = list(_BOXED.finditer(text))
+    closing = _closing_braces(text) if boxed else {}
+    for m in boxed:
+        markers.append((m.start(), m.end(), closing.get(m.end() - 1, len(text))))
+    for pattern in (_HASH_MARKER, _ANSWER_MARKER):
+        markers.extend((m.start(), m.end(), None) for m in pattern.finditer(text))
+    markers.sort()
+    fragments: list[_Fragment] = []
+    for i, (_, content, natural_end) in enumerate(markers):
+        limit = markers[i + 1][0] if i + 1 < len(markers) else len(text)
+        if natural_end is None:
+            fragment = _rest_of_line(text, content, limit)
+        else:
+            fragment = text[content : min(natural_end, limit)].strip()
+        if fragment:
+            fragments.append(_Fragment(fragment, explicit=True))
+    return fragments
 
 
 def _last_line(text: str) -> str:
@@ -291,12 +323,18 @@ def _normalize_text(text: str) -> str:
     """Case-folded, whitespace-collapsed, without surrounding quotes or trailing punctuation;
     a lone choice letter in any dress (``(A)``, ``A)``, ``a``) becomes ``a``."""
     out = " ".join(text.split()).casefold()
-    previous = None
-    while previous != out:
-        previous = out
-        out = out.strip().rstrip(_TRAILING_PUNCTUATION).strip()
-        if len(out) >= 2 and out[0] in _QUOTES and out[-1] in _QUOTES:
-            out = out[1:-1]
+    # Peel the dress off both ends by moving two indices (linear, whatever the nesting).
+    lo, hi = 0, len(out)
+    while True:
+        while lo < hi and out[lo].isspace():
+            lo += 1
+        while hi > lo and (out[hi - 1].isspace() or out[hi - 1] in _TRAILING_PUNCTUATION):
+            hi -= 1
+        if hi - lo >= 2 and out[lo] in _QUOTES and out[hi - 1] in _QUOTES:
+            lo, hi = lo + 1, hi - 1
+        else:
+            break
+    out = out[lo:hi]
     letter = _SINGLE_LETTER.match(out)
     return letter.group(1) if letter else out
 

@@ -3,6 +3,9 @@
 A function node calls ``fn(inputs)`` with its inputs as an ordered mapping from input name
 to text and returns text; an ``async def`` function is awaited (a tool that calls a service). Built-ins are registered here by name; anything else is named by
 an import path ``package.module:attribute`` and resolved when the graph runs.
+
+The built-ins that read an answer out of a reply read its last
+`semgrad.text.MAX_PARSE_CHARS` characters, in time linear in that length.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 
 from semgrad.errors import GraphError
+from semgrad.text import parse_window
 
 __all__ = ["BUILTINS", "NodeFunction", "resolve_function"]
 
@@ -38,7 +42,7 @@ def concat(inputs: Mapping[str, str]) -> str:
 
 
 def last_number(inputs: Mapping[str, str]) -> str:
-    found = _NUMBER.findall(_only(inputs))
+    found = _NUMBER.findall(parse_window(_only(inputs)))
     if not found:
         raise ValueError("no number in the input")
     last: str = found[-1]
@@ -46,7 +50,7 @@ def last_number(inputs: Mapping[str, str]) -> str:
 
 
 def last_choice(inputs: Mapping[str, str]) -> str:
-    found = _CHOICE.findall(_only(inputs))
+    found = _CHOICE.findall(parse_window(_only(inputs)))
     if not found:
         raise ValueError("no multiple-choice letter like (A) in the input")
     return f"({found[-1]})"
@@ -62,8 +66,9 @@ def majority_vote(inputs: Mapping[str, str]) -> str:
 
 # "Answer: (B)", "the answer is (B)", "answer is B": the choice after the last marker wins.
 # The marker words are case-insensitive, the letter is not ("the answer is a falcon").
+# Possessive spaces (`\s*+`), and no two space runs side by side: linear time on any reply.
 _CHOICE_MARKER = re.compile(
-    r"\b(?i:answer)\b\s*(?:(?i:is)\b\s*:?|:|=)?\s*\(?([A-R])\)?(?![A-Za-z])"
+    r"\b(?i:answer)\b\s*+(?:(?:(?i:is)\b\s*+:?|:|=)\s*+)?\(?([A-R])\)?(?![A-Za-z])"
 )
 _LONE_CHOICE = re.compile(r"^\(?([A-R])\)?[.:]?$", re.IGNORECASE)  # "B", "(b)."
 
@@ -71,6 +76,7 @@ _LONE_CHOICE = re.compile(r"^\(?([A-R])\)?[.:]?$", re.IGNORECASE)  # "B", "(b)."
 def _choice_in(text: str) -> str | None:
     """The option letter a reply chose: after its last answer marker, else its last ``(X)``,
     else the whole reply when it is a lone letter. Upper case, or None."""
+    text = parse_window(text)
     marked = _CHOICE_MARKER.findall(text)
     if marked:
         return str(marked[-1]).upper()
@@ -97,19 +103,26 @@ def majority_choice(inputs: Mapping[str, str]) -> str:
     return "(" + next(c for c in choices if counts[c] == best) + ")"
 
 
-_ANSWER_LINE = re.compile(r"\b(?i:answer)\b\s*(?:(?i:is)\b\s*:?|:)\s*([^\n]*)")
+_ANSWER_PREFIX = r"\b(?i:answer)\b\s*+(?:(?i:is)\b\s*+:?|:)\s*+"
+_ANSWER_LINE = re.compile(_ANSWER_PREFIX + r"([^\n]*)")
+_ANSWER_MARK = re.compile(_ANSWER_PREFIX)
+_NON_SPACE = re.compile(r"\S")
 
 
 def _answer_in(text: str) -> str | None:
     """The answer a reply gave: what follows its last ``Answer:`` (or ``answer is``) on that
     line, without surrounding spaces, quotes or a final full stop; None when there is none."""
-    found = _ANSWER_LINE.findall(text)
-    if not found:
+    text = parse_window(text)
+    matches = list(_ANSWER_LINE.finditer(text))
+    if not matches:
         return None
-    answer = str(found[-1])
-    while (again := _ANSWER_LINE.match(answer.strip())) is not None:  # "Answer: Answer: x"
-        answer = again.group(1)
-    answer = answer.strip().strip("\"'*`").rstrip(".").strip()
+    start, end = matches[-1].start(1), matches[-1].end(1)
+    # "Answer: Answer: x": step over repeated markers by index (no copies: linear time).
+    while (first := _NON_SPACE.search(text, start, end)) is not None and (
+        again := _ANSWER_MARK.match(text, first.start(), end)
+    ) is not None:
+        start = again.end()
+    answer = text[start:end].strip().strip("\"'*`").rstrip(".").strip()
     return answer or None
 
 

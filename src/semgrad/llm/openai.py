@@ -6,7 +6,15 @@ nothing else; retrying, caching, limiting and metering are wrappers (see `semgra
 
 Secrets: the client holds the *name* of the environment variable with the API key, never
 the key. The key is read at call time, sent only in the Authorization header, and scrubbed
-from anything the server echoes back before it can reach an exception message.
+from the text we keep of what the server sends back (the reply text after JSON parsing, an
+error body, a connection error), by exact match of the key's value. The raw JSON is parsed
+untouched: redacting it first would corrupt replies whenever the key is a common substring.
+Keys shorter than `_MIN_SECRET_CHARS` are not redacted at all: such a value occurs in
+ordinary text by chance, so replacing it would garble replies and hide nothing.
+
+HTTP 401, 403 and 404 raise `FatalHTTPError` (a user error: every later call would fail the
+same way), 429 and 5xx raise a retryable `LLMHTTPError`, and a 2xx whose body is not a chat
+completion raises `MalformedResponseError` (retried too: proxies truncate bodies).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import asyncio
 import email.utils
 import json
 import os
+import re
 import ssl
 import time
 from datetime import UTC, datetime
@@ -25,6 +34,7 @@ import httpx
 
 from semgrad.errors import (
     ConfigError,
+    FatalHTTPError,
     LLMConnectionError,
     LLMHTTPError,
     LLMTimeoutError,
@@ -133,15 +143,17 @@ class OpenAICompatible:
         finally:
             in_flight[index] -= 1
         latency = time.perf_counter() - start
-        text = _redact(reply.text, api_key)
         if not reply.is_success:
+            said = _redact(reply.text, api_key)
+            if reply.status_code in FatalHTTPError.STATUSES:
+                raise FatalHTTPError(reply.status_code, said, url=self._url, model=self._model)
             raise LLMHTTPError(
                 reply.status_code,
-                text,
+                said,
                 url=self._url,
                 retry_after=parse_retry_after(reply.headers.get("Retry-After")),
             )
-        return _parse_completion(text, model=self._model, latency_s=latency)
+        return _parse_completion(reply.text, model=self._model, latency_s=latency, secret=api_key)
 
     async def aclose(self) -> None:
         """Close the HTTP clients this object created (not one passed in). Safe to call twice."""
@@ -244,14 +256,19 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - reference).total_seconds())
 
 
-def _parse_completion(text: str, *, model: str, latency_s: float) -> Response:
+def _parse_completion(
+    text: str, *, model: str, latency_s: float, secret: str | None = None
+) -> Response:
+    """The `Response` in a chat completion body; redaction of `secret` happens on the parsed
+    reply text and on the raw body kept in an error, never on the JSON before parsing."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MalformedResponseError(
             "the server answered HTTP 2xx with a body that is not JSON; expected a chat "
             "completion object. Is base_url the API root (usually ending in /v1)?",
-            raw=text,
+            raw=_redact(text, secret),
+            retryable=True,
         ) from None
     data = data if isinstance(data, dict) else {}
     choices = data.get("choices")
@@ -263,13 +280,14 @@ def _parse_completion(text: str, *, model: str, latency_s: float) -> Response:
         raise MalformedResponseError(
             "the server's JSON has no text at choices[0].message.content; expected a chat "
             "completion (not a text completion, a stream or a tool call)",
-            raw=text,
+            raw=_redact(text, secret),
+            retryable=True,
         )
     usage = data.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     finish_reason = first.get("finish_reason")
     return Response(
-        text=content,
+        text=_redact(_LONE_SURROGATE.sub("\ufffd", content), secret),
         usage=Usage(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))),
         # The configured name, not the server's (llama.cpp reports a file path): reports
         # and cache rows then name the model the same way the cache key does.
@@ -284,6 +302,16 @@ def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+# JSON may escape half of a surrogate pair ("\udcff"); such a string cannot be encoded to
+# UTF-8 (for the next request, the cache, a file), so the reply gets U+FFFD in its place.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# A shorter key is not a secret that could be told apart from text (see the module doc).
+_MIN_SECRET_CHARS = 8
+
+
 def _redact(text: str, secret: str | None) -> str:
     """`text` with every occurrence of `secret` replaced, for servers that echo the key."""
-    return text.replace(secret, "[redacted]") if secret else text
+    if not secret or len(secret) < _MIN_SECRET_CHARS:
+        return text
+    return text.replace(secret, "[redacted]")

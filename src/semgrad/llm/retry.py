@@ -1,9 +1,11 @@
 """`RetryingLLM`: retries transient failures with exponential backoff, honouring Retry-After.
 
 Transient means the same request may well succeed later: HTTP 429 (rate limited) and 5xx,
-timeouts, and connection failures. Everything else (a 400 for a bad request, a reply that
-is not a completion, a replay-only cache miss, a missing API key) fails the same way every
-time, so it is raised at once.
+timeouts, connection failures, and an HTTP 2xx whose body is not a chat completion (a proxy
+or an overloaded server that truncated or garbled the body: treated like a 5xx; a local
+model's malformed reply is not retried, it would come again). Everything
+else (a 400 for a bad request, a 401/403/404, a replay-only cache miss, a missing API key)
+fails the same way every time, so it is raised at once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from semgrad.errors import (
     LLMError,
     LLMHTTPError,
     LLMTimeoutError,
+    MalformedResponseError,
     RetryExhaustedError,
 )
 from semgrad.llm.meter import Meter
@@ -73,6 +76,8 @@ class RetryPolicy:
 def is_retryable(error: BaseException) -> bool:
     """Whether the same request may succeed if sent again later."""
     if isinstance(error, LLMHTTPError):
+        return error.retryable
+    if isinstance(error, MalformedResponseError):
         return error.retryable
     return isinstance(error, LLMTimeoutError | LLMConnectionError)
 

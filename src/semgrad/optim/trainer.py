@@ -34,7 +34,7 @@ from typing import Any
 from semgrad.autograd.backward import BackwardResult, gradient_messages
 from semgrad.data.example import Example
 from semgrad.errors import BudgetExceededError, ConfigError
-from semgrad.evaluation.evaluator import ExampleResult, aevaluate
+from semgrad.evaluation.evaluator import ExampleResult, aevaluate, is_error
 from semgrad.evaluation.metrics import Metric
 from semgrad.execution.context import RunContext
 from semgrad.graph.builders import hint_graph
@@ -387,6 +387,8 @@ class Trainer:
         for start in range(0, len(order), chunk):
             chunk_examples = order[start : start + chunk]
             for r in await self._evaluate(chunk_examples, phase="forward", what="finding errors"):
+                if is_error(r):
+                    continue  # a failed model call is no mistake of the graph to learn from
                 (right if r.score.value >= 1.0 else wrong).append(r)
             if len(wrong) >= k:
                 break
