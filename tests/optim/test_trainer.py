@@ -359,3 +359,21 @@ def test_the_copy_guard_allows_a_few_words_of_a_question() -> None:
     assert _copies_an_input(
         "Like: how many apples are left if Ann eats two of five? Three.", ex
     )
+
+
+def test_a_budget_stop_during_the_gate_keeps_the_incumbent(tmp_path: Path) -> None:
+    # 36 calls score the initial graph, 24 find the batch's errors, 5 backward and optimizer
+    # calls propose; the budget runs out while the candidate is being gated. The checkpoint
+    # (and best_graph.json) must hold the incumbent, not the half-gated candidate.
+    cfg = config(steps=2, budget={"calls": 70})
+    run_dir = tmp_path / "run"
+    result = optimize(cfg, run_dir, llms=models(), splits=splits())  # type: ignore[arg-type]
+    assert result.status == "budget" and result.steps_done == 0
+    state = json.loads((run_dir / "checkpoint.json").read_text())
+    final_node = next(n for n in state["graph"]["nodes"] if n["name"] == "final")
+    assert "UPPERCASE" not in final_node["instruction"]
+    best = json.loads((run_dir / "best_graph.json").read_text())
+    assert best == state["graph"]
+    assert result.graph is not None and "UPPERCASE" not in result.graph.state_dict()[
+        "final.instruction"
+    ]

@@ -542,7 +542,14 @@ class Trainer:
         if edge_step is not None and kind in ("edges", "both"):
             edges = await self._edge_update(edge_step)
         if kind in (None, "nodes", "both"):
-            record = await self._node_step()
+            incumbent = self.graph.state_dict()
+            try:
+                record = await self._node_step()
+            except BaseException:
+                # A stop in the middle of a step (a budget, a cancel, an error) must not
+                # leave a half-gated candidate in place: the checkpoint saves the incumbent.
+                self.graph.load_state_dict(incumbent)
+                raise
         else:  # an edge step only: its re-gating is the step's decision
             assert edges is not None
             record = StepRecord(
