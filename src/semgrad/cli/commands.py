@@ -622,7 +622,8 @@ class _RunProgress:
                 visible=event.done < event.total,
             )
         elif isinstance(event, InitialScored):
-            say(f"initial: gate {event.gate:.1%}, test {event.test:.1%}")
+            test = "—" if event.test is None else f"{event.test:.1%}"
+            say(f"initial: gate {event.gate:.1%}, test {test}")
         elif isinstance(event, Resumed):
             say(f"resuming after step {event.step}")
         elif isinstance(event, StepStarted):

@@ -490,7 +490,7 @@ class InitialStarted:
 @dataclass(frozen=True)
 class InitialScored:
     gate: float
-    test: float
+    test: float | None  # None when the run has no test split
 
 
 @dataclass(frozen=True)

@@ -144,8 +144,10 @@ def _add_spend(
     return out
 
 
-def _mean(results: Sequence[ExampleResult]) -> float:
-    return sum(r.score.value for r in results) / len(results)
+def _mean(results: Sequence[ExampleResult]) -> float | None:
+    """The mean score, or None for no examples (a run may have no test split: a benchmark
+    scores its final graph itself, outside the run's budget)."""
+    return sum(r.score.value for r in results) / len(results) if results else None
 
 
 class Trainer:
@@ -607,14 +609,21 @@ class Trainer:
             if self.initial_gate is None:
                 self.progress(InitialStarted(len(self.splits.gate), len(self.splits.test)))
                 initial = await self._evaluate(self.splits.gate, what="initial gate")
-                self.initial_gate = _mean(initial)
+                gate_score = _mean(initial)
+                if gate_score is None:
+                    raise ConfigError(
+                        "the gate split has no examples: a candidate needs items to be "
+                        "compared on; give gate examples (or gate = \"train\")",
+                        key="data.gate",
+                    )
+                self.initial_gate = gate_score
                 self.best_gate = self.initial_gate
                 self.incumbent_scores = {r.example.id: r.score.value for r in initial}
                 self.initial_test = _mean(
                     await self._evaluate(self.splits.test, what="initial test")
                 )
                 self._checkpoint()
-                self.progress(InitialScored(self.initial_gate, self.initial_test))
+                self.progress(InitialScored(gate_score, self.initial_test))
             while self.step < self.config.steps:
                 self.progress(StepStarted(self.step, self.config.steps))
                 record = await self._step()
