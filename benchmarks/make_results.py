@@ -22,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stats import bootstrap_mean, mean
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "decide"))
+from report import decide_section
+
 HERE = Path(__file__).resolve().parent
 PAPER_ORDER = ["initial", "sgd", "sgd-val", "sgd-early", "independent", "no-gate", "no-gradients"]
 PAPER_LABELS = {
@@ -466,6 +469,7 @@ def main(include_tiny: bool = False) -> int:
         (HERE / name).write_text(plot_svg(pts, f"{task}: test accuracy vs optimization tokens"))
     text = (HERE / "RESULTS.template.md").read_text()
     sections = {
+        "<!-- DECIDE -->": "\n".join(decide_section()),
         "<!-- PAPER -->": "\n".join(paper_tables(paper)),
         "<!-- SELECTION -->": "\n".join(selection_table()),
         "<!-- SWARM -->": "\n".join(swarm_section(swarm)),
@@ -481,5 +485,45 @@ def main(include_tiny: bool = False) -> int:
     return 0
 
 
+def replay_decide_cells() -> int:
+    """Re-run every committed decide cell from its request log alone (no model) and check
+    that it reproduces the committed per-item test scores; non-zero if any differs."""
+    import subprocess
+
+    bad = 0
+    results = HERE / "decide" / "results"
+    for task_dir in sorted(p for p in results.iterdir() if p.is_dir()) if results.exists() else []:
+        cells = [json.loads(p.read_text()) for p in sorted(task_dir.glob("*__seed*.json"))]
+        if not cells:
+            continue
+        methods = sorted({c["method"] for c in cells})
+        seeds = sorted({int(c["seed"]) for c in cells})
+        cmd = [
+            sys.executable, str(HERE / "decide" / "run.py"), "--task", cells[0]["task"],
+            "--methods", ",".join(methods), "--seeds", ",".join(map(str, seeds)), "--replay",
+        ]  # fmt: skip
+        bad += subprocess.run(cmd).returncode != 0
+    return bad
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument(
+        "--replay",
+        action="store_true",
+        help="first re-run every decide cell from its committed request log (no model) and "
+        "fail if any per-item result differs",
+    )
+    ap.add_argument(
+        "--check", action="store_true", help="fail if RESULTS.md would change (for CI)"
+    )
+    opts = ap.parse_args()
+    if opts.replay and replay_decide_cells():
+        sys.exit("a decide cell did not replay to its committed results")
+    before = (HERE / "RESULTS.md").read_bytes()
+    code = main()
+    if opts.check and (HERE / "RESULTS.md").read_bytes() != before:
+        sys.exit("RESULTS.md is not what the committed results files give: regenerate it")
+    sys.exit(code)

@@ -266,6 +266,7 @@ async def run_cell(
         "requests": _usage_by_role(RequestLog(log.entries[:test_log_start])),
         "test_requests": _usage_by_role(RequestLog(log.entries[test_log_start:])),
         "test_ids": [e.id for e in test],
+        "test_targets": [e.target for e in test],
         "test_scores": [r.score.value for r in results],
         "test_errors": sum(1 for r in results if r.error),
         "test_accuracy": sum(r.score.value for r in results) / len(results),

@@ -169,7 +169,7 @@ async def run_cell(task: str, method: str, seed: int, args: argparse.Namespace) 
 
     def progress(event: ProgressEvent) -> None:
         if isinstance(event, InitialScored):
-            print(f"    initial gate {event.gate:.3f} test {event.test:.3f}", flush=True)
+            print(f"    initial gate {event.gate:.3f} test {event.test}", flush=True)
         elif isinstance(event, StepFinished):
             r = event.record
             print(

@@ -42,7 +42,7 @@ def seeded(config: RunConfig, seed: int) -> RunConfig:
 async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
     def progress(event: ProgressEvent) -> None:
         if isinstance(event, InitialScored):
-            print(f"    initial gate {event.gate:.3f} test {event.test:.3f}", flush=True)
+            print(f"    initial gate {event.gate:.3f} test {event.test}", flush=True)
         elif isinstance(event, StepFinished) and event.record.kind == "edges":
             r = event.record
             probs = " ".join(f"{k.split('->')[0]}={v:.2f}" for k, v in r.edge_probabilities.items())
