@@ -29,6 +29,7 @@ from typing import Any
 
 from semgrad.data.tasks import load_task
 from semgrad.evaluation.evaluator import aevaluate
+from semgrad.evaluation.metrics import task_metric
 from semgrad.execution import RunContext
 from semgrad.graph import hint_graph
 from semgrad.llm.local import LocalLLM
@@ -99,7 +100,7 @@ def main() -> None:
     for rep in range(args.repeats):
         for slots, cache in settings:
             name = f"{slots}:{'on' if cache else 'off'}"
-            r = asyncio.run(score_once(slots, cache, examples, task.metric, args.concurrency))
+            r = asyncio.run(score_once(slots, cache, examples, task_metric(task), args.concurrency))
             runs[name].append(r)
             print(f"repeat {rep} setting {name}: {r['score']:.1%} in {r['wall_s']} s", flush=True)
 
