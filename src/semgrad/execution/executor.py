@@ -32,7 +32,7 @@ from semgrad.execution.trace import NodeTrace, Trace
 from semgrad.graph.core import FunctionNode, Graph, LLMNode
 from semgrad.graph.functions import resolve_function
 from semgrad.llm.types import Request
-from semgrad.prompts import render_forward
+from semgrad.prompts import DemoTurn, render_forward
 
 __all__ = ["forward", "forward_many", "is_fatal", "run"]
 
@@ -56,12 +56,20 @@ def _check_inputs(graph: Graph, example: Example) -> None:
         )
 
 
+def _split(
+    node: LLMNode, graph: Graph, values: Mapping[str, str]
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """A node's inputs as its prompt shows them: graph inputs by name, then hints."""
+    graph_inputs = {r: values[r] for r in node.inputs if r in graph.inputs}
+    hints = [(r, values[r]) for r in node.inputs if r in graph.nodes]
+    return graph_inputs, hints
+
+
 async def _run_llm_node(
     node: LLMNode, graph: Graph, values: Mapping[str, str], ctx: RunContext, rec: NodeTrace
 ) -> None:
-    graph_inputs = {r: values[r] for r in node.inputs if r in graph.inputs}
-    hints = [(r, values[r]) for r in node.inputs if r in graph.nodes]
-    rec.prompt = render_forward(node.instruction.value, graph_inputs, hints)
+    demos = [DemoTurn(*_split(node, graph, d.inputs), d.output) for d in node.demos.value]
+    rec.prompt = render_forward(node.instruction.value, *_split(node, graph, values), demos)
     request = Request(
         messages=rec.prompt,
         temperature=node.temperature,
