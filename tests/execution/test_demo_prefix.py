@@ -59,3 +59,22 @@ def test_without_demos_the_messages_are_exactly_the_single_prompt() -> None:
         [("hint_1", "reply to hint_1")],
     )
     assert first.messages == expected  # type: ignore[attr-defined]
+
+
+def test_demos_that_do_not_fit_the_nodes_inputs_stop_the_run_with_a_clear_error() -> None:
+    import dataclasses
+
+    import pytest
+
+    from semgrad.errors import GraphError
+    from semgrad.graph.core import Graph
+
+    graph = hint_graph(1)
+    graph.set_demos("hint_1", [Demo({"question": "q"}, "a hint")])
+    widened = dataclasses.replace(graph.nodes["hint_1"], inputs=("question", "extra"))
+    other = Graph(["question", "extra"], [widened], "hint_1")
+    examples = [Example("x", {"question": "q", "extra": "e"}, "1")]
+    llm = ScriptedLLM(lambda r: "x")
+    with pytest.raises(GraphError, match=r"a demo lacks the node's input\(s\)"):
+        run_sync(forward_many(other, examples, RunContext({"forward": llm})))
+    assert not llm.requests

@@ -116,3 +116,13 @@ def test_demos_are_checked_on_construction_and_on_assignment() -> None:
 
         graph = Graph(["q"], [FunctionNode("f", ("q",), "identity")], "f")
         graph.set_demos("f", [])
+
+
+def test_a_node_made_from_another_shares_its_demos_and_leaves_their_name() -> None:
+    import dataclasses
+
+    graph = _with_demos()
+    final = graph.nodes["final"]  # type: ignore[attr-defined]
+    flat = dataclasses.replace(final, name="agent_final", inputs=("question", "agent_hint"))
+    assert flat.demos is final.demos
+    assert final.demos.name == "final.demos" and len(final.demos) == 2

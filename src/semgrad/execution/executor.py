@@ -21,6 +21,7 @@ from semgrad.data.example import Example
 from semgrad.errors import (
     BudgetExceededError,
     CacheMissError,
+    GraphError,
     LLMConnectionError,
     ModelError,
     NodeError,
@@ -29,7 +30,7 @@ from semgrad.errors import (
 )
 from semgrad.execution.context import RunContext
 from semgrad.execution.trace import NodeTrace, Trace
-from semgrad.graph.core import FunctionNode, Graph, LLMNode
+from semgrad.graph.core import Demo, FunctionNode, Graph, LLMNode
 from semgrad.graph.functions import resolve_function
 from semgrad.llm.types import Request
 from semgrad.prompts import DemoTurn, render_forward
@@ -65,10 +66,22 @@ def _split(
     return graph_inputs, hints
 
 
+def _demo_inputs(node: LLMNode, demo: Demo) -> Mapping[str, str]:
+    missing = [r for r in node.inputs if r not in demo.inputs]
+    if missing:
+        raise GraphError(
+            f"node {node.name!r}: a demo lacks the node's input(s) {missing} (it has "
+            f"{list(demo.inputs)}); give every demo exactly the inputs {list(node.inputs)}"
+        )
+    return demo.inputs
+
+
 async def _run_llm_node(
     node: LLMNode, graph: Graph, values: Mapping[str, str], ctx: RunContext, rec: NodeTrace
 ) -> None:
-    demos = [DemoTurn(*_split(node, graph, d.inputs), d.output) for d in node.demos.value]
+    demos = [
+        DemoTurn(*_split(node, graph, _demo_inputs(node, d)), d.output) for d in node.demos.value
+    ]
     rec.prompt = render_forward(node.instruction.value, *_split(node, graph, values), demos)
     request = Request(
         messages=rec.prompt,

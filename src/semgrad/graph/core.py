@@ -177,7 +177,13 @@ class DemoParameter:
         self._value = self._checked(tuple(demos))
 
     def bind(self, node: str, inputs: Sequence[str]) -> None:
-        """Make this the demos of node `node` with inputs `inputs` (the node does it)."""
+        """Make this the demos of node `node` with inputs `inputs` (the node does it).
+
+        Only once: a node made from another (``dataclasses.replace``, a swarm's realised
+        graph) shares its origin's demos, as it shares its instruction, and leaves their
+        name and inputs alone."""
+        if self._inputs is not None:
+            return
         self.name = f"{node}.demos"
         self._inputs = tuple(inputs)
         self._value = self._checked(self._value)
