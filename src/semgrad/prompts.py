@@ -78,8 +78,9 @@ def render_forward(
     an assistant turn with the demo's output. Repeating the instruction in every demo turn
     shows the small model the very exchange it is in (same layout, same last line), and
     keeps the prefix a function of (instruction, demos) only: byte-identical for every
-    example of a run, so a prompt cache can reuse it. With no demos the prompt is one user
-    message, exactly as before demos existed.
+    example of a run, so a prompt cache can reuse it. The price: a candidate with an edited
+    instruction has a new prefix too (its demos were produced under the old one anyway).
+    With no demos the prompt is one user message, exactly as before demos existed.
     """
     messages: list[Message] = []
     for demo in demos:
