@@ -163,6 +163,8 @@ def test_optimizer_search_snapshot() -> None:
         "instruction", "Solve step by step.", [*examples, no_answer], style="search"
     )
     check("optimizer_search_format", render(msgs))
+
+
 def test_judge_snapshot() -> None:
     assert prompts.JUDGE_VERSION == "judge/1"
     messages = prompts.render_judge(
@@ -172,3 +174,31 @@ def test_judge_snapshot() -> None:
         "Paris",
     )
     check("judge", render(messages))
+
+
+def test_forward_with_two_demos_snapshot() -> None:
+    # Demos are prior turns: each user turn is the node's own prompt for the demo's inputs
+    # (instruction last), then its output; the current example's prompt comes last.
+    from semgrad.execution import RunContext, run
+    from semgrad.graph.core import Demo
+    from semgrad.llm.fakes import ScriptedLLM
+
+    g = hint_graph(1)
+    g.set_demos(
+        "final",
+        [
+            Demo(
+                {"question": "What is 2 plus 2?", "hint_1": "Add two and two."},
+                "2 + 2 = 4.\nAnswer: 4",
+            ),
+            Demo({"question": "What is 3 times 5?", "hint_1": " Multiply. "}, "Answer: 15"),
+        ],
+    )
+    llm = ScriptedLLM(lambda r: "Count the apples." if r.node == "hint_1" else "Answer: 7")
+    run(
+        g,
+        {"question": "Tom has 3 apples and buys 4 more. How many apples does he have?"},
+        RunContext({"forward": llm}),
+    )
+    (request,) = [r for r in llm.requests if r.node == "final"]
+    check("forward_demos", render(request.messages))

@@ -24,6 +24,8 @@ from semgrad.evaluation import LLMJudge, Metric, Score, metric_for, resolve_metr
 from semgrad.evaluation.evaluator import EvalResult, ExampleResult, aevaluate, evaluate
 from semgrad.execution import NodeTrace, RunContext, Trace, forward, forward_many, run
 from semgrad.graph import (
+    Demo,
+    DemoParameter,
     FunctionNode,
     Graph,
     LLMNode,
@@ -69,6 +71,8 @@ __all__ = [
     "BackwardCall",
     "BackwardResult",
     "Cache",
+    "Demo",
+    "DemoParameter",
     "EchoLLM",
     "EdgeOptimizer",
     "EdgeParameter",

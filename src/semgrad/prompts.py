@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from semgrad.graph.core import FeedbackOn
 from semgrad.llm.types import Message
@@ -23,6 +23,7 @@ __all__ = [
     "JUDGE_VERSION",
     "OPTIMIZER_SEARCH_VERSION",
     "OPTIMIZER_VERSION",
+    "DemoTurn",
     "OptimizerExample",
     "OptimizerStyle",
     "last_block",
@@ -40,22 +41,53 @@ def _label(name: str) -> str:
     return name.replace("_", " ").strip().capitalize()
 
 
+class DemoTurn(NamedTuple):
+    """One demonstration as `render_forward` takes it: the node's inputs split the way its
+    own prompt splits them (graph inputs by name, predecessors' outputs as hints, in the
+    node's input order) and the reply it should give."""
+
+    graph_inputs: Mapping[str, str]
+    hints: Sequence[tuple[str, str]]
+    output: str
+
+
+def _forward_user(
+    instruction: str, graph_inputs: Mapping[str, str], hints: Sequence[tuple[str, str]]
+) -> Message:
+    parts: list[str] = [f"{_label(name)}:\n{value.strip()}" for name, value in graph_inputs.items()]
+    for i, (_node, text) in enumerate(hints, start=1):
+        parts.append(f"Hint {i}:\n{text.strip()}")
+    parts.append(f"Instruction:\n{instruction.strip()}")
+    return Message("user", "\n\n".join(parts))
+
+
 def render_forward(
     instruction: str,
     graph_inputs: Mapping[str, str],
     hints: Sequence[tuple[str, str]],
+    demos: Sequence[DemoTurn] = (),
 ) -> tuple[Message, ...]:
     """The prompt of an LLM node.
 
     Graph inputs come first under their own label (``Question: ...``), then the outputs of
     predecessor nodes as numbered hints in the node's input order, then the instruction:
     small models follow an instruction better when it is the last thing they read.
+
+    The node's demonstrations come first as prior chat turns: for each, a user turn that is
+    exactly the prompt the node would get for the demo's inputs (instruction included) and
+    an assistant turn with the demo's output. Repeating the instruction in every demo turn
+    shows the small model the very exchange it is in (same layout, same last line), and
+    keeps the prefix a function of (instruction, demos) only: byte-identical for every
+    example of a run, so a prompt cache can reuse it. The price: a candidate with an edited
+    instruction has a new prefix too (its demos were produced under the old one anyway).
+    With no demos the prompt is one user message, exactly as before demos existed.
     """
-    parts: list[str] = [f"{_label(name)}:\n{value.strip()}" for name, value in graph_inputs.items()]
-    for i, (_node, text) in enumerate(hints, start=1):
-        parts.append(f"Hint {i}:\n{text.strip()}")
-    parts.append(f"Instruction:\n{instruction.strip()}")
-    return (Message("user", "\n\n".join(parts)),)
+    messages: list[Message] = []
+    for demo in demos:
+        messages.append(_forward_user(instruction, demo.graph_inputs, demo.hints))
+        messages.append(Message("assistant", demo.output.strip()))
+    messages.append(_forward_user(instruction, graph_inputs, hints))
+    return tuple(messages)
 
 
 # -- reading tagged replies ----------------------------------------------------------------

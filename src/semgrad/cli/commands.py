@@ -241,7 +241,6 @@ def _say(console: Console, *parts: str | Text) -> None:
     )
 
 
-
 @contextmanager
 def _llm_stack(
     *,
@@ -349,9 +348,14 @@ def run(
                 ),
             )
             out.rule(heading)
+            demos = sum(1 for m in rec.prompt if m.role == "assistant")
+            if demos:
+                _say(out, f"[dim]demos:[/] {demos} used, as prior turns of the prompt")
             if rec.prompt:
                 _say(out, "[dim]prompt:[/]")
                 for m in rec.prompt:
+                    if len(rec.prompt) > 1:
+                        _say(out, f"[dim]· {m.role}[/]")
                     _say(out, _model_text(m.content))
             _say(out, "[dim]reply:[/]")
             _say(out, _model_text(rec.error or rec.value or ""))

@@ -44,6 +44,7 @@ __all__ = [
     "Metric",
     "NumericMatch",
     "Score",
+    "format_target",
     "metric_for",
     "note_truncation",
     "task_metric",
@@ -517,6 +518,28 @@ _METRICS = {
     "exact": ExactMatch,
     "label": LabelMatch,
 }
+
+
+def _target_replies(target: str) -> tuple[str, ...]:
+    """The replies `format_target` tries, in order: the answer marker every built-in
+    metric reads first (``Answer: 18``), then the bare target."""
+    text = target.strip()
+    return (f"Answer: {text}", text) if text else ()
+
+
+def format_target(metric: Metric, example: Example) -> str | None:
+    """The example's target written as a reply `metric` scores 1, or None.
+
+    For labelled demonstrations (DSPy's LabeledFewShot): the reply must contain the
+    answer where the metric looks for it, so each candidate of `_target_replies` is scored
+    by the metric itself and the first one scoring 1 is returned. A metric that scores none
+    of them 1 (an empty target, a metric that wants more than the answer) gives None: no
+    demo rather than a demo the run's own measure calls wrong.
+    """
+    for reply in _target_replies(example.target):
+        if metric(reply, example).correct:
+            return reply
+    return None
 
 
 def metric_for(name: str, **options: Any) -> Metric:

@@ -21,6 +21,7 @@ from semgrad.data.example import Example
 from semgrad.errors import (
     BudgetExceededError,
     CacheMissError,
+    GraphError,
     LLMConnectionError,
     ModelError,
     NodeError,
@@ -29,10 +30,10 @@ from semgrad.errors import (
 )
 from semgrad.execution.context import RunContext
 from semgrad.execution.trace import NodeTrace, Trace
-from semgrad.graph.core import FunctionNode, Graph, LLMNode
+from semgrad.graph.core import Demo, FunctionNode, Graph, LLMNode
 from semgrad.graph.functions import resolve_function
 from semgrad.llm.types import Request
-from semgrad.prompts import render_forward
+from semgrad.prompts import DemoTurn, render_forward
 
 __all__ = ["forward", "forward_many", "is_fatal", "run"]
 
@@ -56,12 +57,32 @@ def _check_inputs(graph: Graph, example: Example) -> None:
         )
 
 
+def _split(
+    node: LLMNode, graph: Graph, values: Mapping[str, str]
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """A node's inputs as its prompt shows them: graph inputs by name, then hints."""
+    graph_inputs = {r: values[r] for r in node.inputs if r in graph.inputs}
+    hints = [(r, values[r]) for r in node.inputs if r in graph.nodes]
+    return graph_inputs, hints
+
+
+def _demo_inputs(node: LLMNode, demo: Demo) -> Mapping[str, str]:
+    missing = [r for r in node.inputs if r not in demo.inputs]
+    if missing:
+        raise GraphError(
+            f"node {node.name!r}: a demo lacks the node's input(s) {missing} (it has "
+            f"{list(demo.inputs)}); give every demo exactly the inputs {list(node.inputs)}"
+        )
+    return demo.inputs
+
+
 async def _run_llm_node(
     node: LLMNode, graph: Graph, values: Mapping[str, str], ctx: RunContext, rec: NodeTrace
 ) -> None:
-    graph_inputs = {r: values[r] for r in node.inputs if r in graph.inputs}
-    hints = [(r, values[r]) for r in node.inputs if r in graph.nodes]
-    rec.prompt = render_forward(node.instruction.value, graph_inputs, hints)
+    demos = [
+        DemoTurn(*_split(node, graph, _demo_inputs(node, d)), d.output) for d in node.demos.value
+    ]
+    rec.prompt = render_forward(node.instruction.value, *_split(node, graph, values), demos)
     request = Request(
         messages=rec.prompt,
         temperature=node.temperature,

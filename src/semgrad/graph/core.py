@@ -16,7 +16,7 @@ import copy
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Final, Literal, Self
 
 from semgrad.errors import (
     CycleError,
@@ -27,6 +27,8 @@ from semgrad.errors import (
 
 __all__ = [
     "SPEC_VERSION",
+    "Demo",
+    "DemoParameter",
     "FeedbackOn",
     "FunctionNode",
     "GradientEntry",
@@ -107,12 +109,142 @@ class Parameter:
         return f"Parameter(name={self.name!r}, role={self.role!r}, value={text!r})"
 
 
+@dataclass(frozen=True)
+class Demo:
+    """One demonstration of an LLM node: its `inputs` by name (graph inputs and
+    predecessors' outputs, exactly the node's inputs) and the `output` it should give.
+
+    Rendered as a prior chat turn of the node's prompt (`semgrad.prompts.render_forward`).
+    """
+
+    inputs: Mapping[str, str] = field(hash=False)
+    output: str
+
+    def __post_init__(self) -> None:
+        # A plain dict of the caller's mapping: immutable by convention, deep-copyable.
+        object.__setattr__(self, "inputs", dict(self.inputs))
+        bad = [
+            k for k, v in self.inputs.items() if not isinstance(k, str) or not isinstance(v, str)
+        ]
+        if bad or not isinstance(self.output, str):
+            raise GraphError(
+                f"a demo's inputs and output must be text; got inputs {dict(self.inputs)!r}, "
+                f"output {self.output!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": dict(self.inputs), "output": self.output}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Demo:
+        if (
+            not isinstance(data, Mapping)
+            or set(data) != {"inputs", "output"}
+            or not isinstance(data["inputs"], Mapping)
+        ):
+            raise GraphError(
+                f'a demo is an object {{"inputs": {{name: text, ...}}, "output": text}}, '
+                f"got {data!r}"
+            )
+        return cls(data["inputs"], data["output"])
+
+
+class DemoParameter:
+    """The demonstrations of an LLM node: an ordered tuple of `Demo`s, trainable.
+
+    Its dotted name is ``<node>.demos`` and its role ``"demos"``. It is not a text
+    `Parameter`: text optimizers (`SemanticGradientDescent`, `NodeOptimizer`) never see it
+    and backward sends it no gradient; demos come from successful traces or labelled
+    examples (`semgrad.optim.demos`). Set it with ``node.demos.value = (Demo(...), ...)``:
+    each demo must have exactly the node's inputs, checked on assignment once the node
+    owns the parameter.
+    """
+
+    role: Final = "demos"
+
+    def __init__(self, value: Sequence[Demo] = (), *, name: str = "") -> None:
+        self.name = name
+        self._inputs: tuple[str, ...] | None = None
+        self._value: tuple[Demo, ...] = ()
+        self.value = tuple(value)
+
+    @property
+    def value(self) -> tuple[Demo, ...]:
+        return self._value
+
+    @value.setter
+    def value(self, demos: Sequence[Demo]) -> None:
+        self._value = self._checked(tuple(demos))
+
+    def bind(self, node: str, inputs: Sequence[str]) -> None:
+        """Make this the demos of node `node` with inputs `inputs` (the node does it).
+
+        Only once: a node made from another (``dataclasses.replace``, a swarm's realised
+        graph) shares its origin's demos, as it shares its instruction, and leaves their
+        name and inputs alone."""
+        if self._inputs is not None:
+            return
+        self.name = f"{node}.demos"
+        self._inputs = tuple(inputs)
+        self._value = self._checked(self._value)
+
+    def _checked(self, demos: tuple[Demo, ...]) -> tuple[Demo, ...]:
+        for demo in demos:
+            if not isinstance(demo, Demo):
+                raise GraphError(
+                    f"{self.name or 'demos'}: a demo must be a semgrad Demo(inputs, output), "
+                    f"got {type(demo).__name__}"
+                )
+        if self._inputs is None:
+            return demos
+        out = []
+        for demo in demos:
+            if set(demo.inputs) != set(self._inputs):
+                raise GraphError(
+                    f"{self.name}: a demo must give exactly the node's inputs "
+                    f"{list(self._inputs)}, got {list(demo.inputs)}"
+                )
+            # The node's input order: one canonical form for specs and state dicts.
+            out.append(Demo({k: demo.inputs[k] for k in self._inputs}, demo.output))
+        return tuple(out)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [d.to_dict() for d in self._value]
+
+    def to_text(self) -> str:
+        """The demos as JSON text, the form a state dict holds."""
+        return json.dumps(self.to_list(), ensure_ascii=False)
+
+    def load_text(self, text: str) -> None:
+        """Set the demos from `to_text()`'s JSON (a state dict entry)."""
+        try:
+            data = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as err:
+            raise GraphError(
+                f"state dict entry {self.name!r} must be the JSON list of demos that "
+                f"state_dict() writes; it does not parse: {err}"
+            ) from None
+        if not isinstance(data, list):
+            raise GraphError(
+                f"state dict entry {self.name!r} must be a JSON list of demos, got "
+                f"{type(data).__name__}"
+            )
+        self.value = tuple(Demo.from_dict(d) for d in data)
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __repr__(self) -> str:
+        return f"DemoParameter(name={self.name!r}, demos={len(self._value)})"
+
+
 @dataclass(eq=False)
 class LLMNode:
     """A node that renders its inputs and instruction into a prompt and calls a model.
 
     `llm` names which model of the run context to use (``forward`` by default), so one
-    graph can run on any client without being rebuilt.
+    graph can run on any client without being rebuilt. `demos` are its demonstrations
+    (none by default), rendered as prior chat turns before the prompt.
     """
 
     name: str
@@ -122,13 +254,21 @@ class LLMNode:
     max_tokens: int = 256
     temperature: float = 0.0
     kind: Literal["llm"] = "llm"
+    demos: DemoParameter = field(default_factory=DemoParameter)
 
     def __post_init__(self) -> None:
         self.inputs = tuple(self.inputs)
         if not self.instruction.name:
             self.instruction.name = f"{self.name}.{self.instruction.role}"
+        if not isinstance(self.demos, DemoParameter):
+            raise GraphError(
+                f"node {self.name!r}: demos must be a DemoParameter, e.g. "
+                f"demos=DemoParameter([Demo(inputs, output)]); got {type(self.demos).__name__}"
+            )
+        self.demos.bind(self.name, self.inputs)
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """The text parameters (the instruction); the demos are `demos`."""
         yield f"{self.name}.{self.instruction.role}", self.instruction
 
 
@@ -160,9 +300,10 @@ SPEC_VERSION = 1
 
 
 def node_to_dict(node: Node) -> dict[str, Any]:
-    """A node as plain data, as it appears in a graph spec."""
+    """A node as plain data, as it appears in a graph spec. ``"demos"`` is written only
+    for a node that has some, so a spec without demos reads exactly as before them."""
     if isinstance(node, LLMNode):
-        return {
+        data: dict[str, Any] = {
             "type": "llm",
             "name": node.name,
             "inputs": list(node.inputs),
@@ -173,6 +314,9 @@ def node_to_dict(node: Node) -> dict[str, Any]:
             "max_tokens": node.max_tokens,
             "temperature": node.temperature,
         }
+        if node.demos.value:
+            data["demos"] = node.demos.to_list()
+        return data
     return {"type": "function", "name": node.name, "inputs": list(node.inputs), "fn": node.fn}
 
 
@@ -316,18 +460,53 @@ class Graph(SpecJSON):
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
+    def named_demos(self) -> Iterator[tuple[str, DemoParameter]]:
+        """Every LLM node's demonstrations (``final.demos``), in topological order."""
+        for name in self.order:
+            node = self.nodes[name]
+            if isinstance(node, LLMNode):
+                yield node.demos.name, node.demos
+
+    def demos(self, node: str) -> tuple[Demo, ...]:
+        """The demos of LLM node `node` (empty when it has none)."""
+        return self._llm_node(node).demos.value
+
+    def set_demos(self, node: str, demos: Sequence[Demo]) -> None:
+        """Replace the demos of LLM node `node` (each must have exactly its inputs)."""
+        self._llm_node(node).demos.value = tuple(demos)
+
+    def _llm_node(self, name: str) -> LLMNode:
+        node = self.node(name)
+        if not isinstance(node, LLMNode):
+            raise GraphError(f"node {name!r} is a function node; only LLM nodes have demos")
+        return node
+
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.zero_grad()
 
     def state_dict(self) -> dict[str, str]:
-        return {name: p.value for name, p in self.named_parameters()}
+        """Parameter name → text. A node's demos appear (``final.demos``, as the JSON text
+        of `DemoParameter.to_text`) only when it has some, so the state of a graph without
+        demos is exactly what it was before demos existed."""
+        state: dict[str, str] = {}
+        for name in self.order:
+            node = self.nodes[name]
+            for pname, p in node.named_parameters():
+                state[pname] = p.value
+            if isinstance(node, LLMNode) and node.demos.value:
+                state[node.demos.name] = node.demos.to_text()
+        return state
 
     def load_state_dict(self, state: Mapping[str, str], *, strict: bool = True) -> None:
+        """Load `state_dict()`'s entries. With `strict` (the default) every text parameter
+        must be there and nothing else, and a node whose demos entry is absent is left with
+        no demos (absent means none, as `state_dict` writes it)."""
         params = dict(self.named_parameters())
+        demos = dict(self.named_demos())
         if strict:
             missing = [k for k in params if k not in state]
-            unexpected = [k for k in state if k not in params]
+            unexpected = [k for k in state if k not in params and k not in demos]
             if missing or unexpected:
                 raise GraphError(
                     f"state dict does not match graph {self.name!r}: "
@@ -341,6 +520,12 @@ class Graph(SpecJSON):
                         f"state dict entry {key!r} must be text, got {type(value).__name__}"
                     )
                 params[key].value = value
+            elif key in demos:
+                demos[key].load_text(value)
+        if strict:
+            for key, demo_param in demos.items():
+                if key not in state:
+                    demo_param.value = ()
 
     # -- JSON ------------------------------------------------------------------------------
 

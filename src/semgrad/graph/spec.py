@@ -15,13 +15,27 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from semgrad.errors import SpecError
-from semgrad.graph.core import SPEC_VERSION, FunctionNode, Graph, LLMNode, Node, Parameter
+from semgrad.graph.core import (
+    SPEC_VERSION,
+    Demo,
+    DemoParameter,
+    FunctionNode,
+    Graph,
+    LLMNode,
+    Node,
+    Parameter,
+)
 
 __all__ = ["SPEC_VERSION", "graph_from_dict", "load_graph"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _DemoSpec(_Strict):
+    inputs: dict[str, str]
+    output: str
 
 
 class _LLMNodeSpec(_Strict):
@@ -34,6 +48,7 @@ class _LLMNodeSpec(_Strict):
     llm: str = "forward"
     max_tokens: int = Field(256, ge=1, le=32768)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
+    demos: list[_DemoSpec] = []
 
 
 class _FunctionNodeSpec(_Strict):
@@ -107,6 +122,7 @@ def graph_from_dict(data: Any, *, source: str | None = None) -> Graph:
                     llm=n.llm,
                     max_tokens=n.max_tokens,
                     temperature=n.temperature,
+                    demos=DemoParameter([Demo(d.inputs, d.output) for d in n.demos]),
                 )
             )
         else:

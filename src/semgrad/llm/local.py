@@ -347,6 +347,7 @@ def parse_reply(
         usage = raw.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens", 0))
         completion_tokens = int(usage.get("completion_tokens", 0))
+        cached_tokens = _cached_prompt_tokens(raw, usage, prompt_tokens)
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
         raise MalformedResponseError(
             f"the embedded model's reply lacks a chat completion field ({e!r})", raw=_dump(raw)
@@ -355,11 +356,29 @@ def parse_reply(
         raise MalformedResponseError("the reply's message content is not text", raw=_dump(raw))
     return Response(
         text=content,
-        usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+        usage=Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cached_prompt_tokens=cached_tokens,
+        ),
         model=model,
         finish_reason=str(finish_reason),
         latency_s=latency_s,
     )
+
+
+def _cached_prompt_tokens(raw: Mapping[str, Any], usage: Mapping[str, Any], prompt: int) -> int:
+    """How many prompt tokens llama.cpp reused from its prompt cache: the OpenAI field
+    ``usage.prompt_tokens_details.cached_tokens``, else ``timings.cache_n``; 0 when the
+    reply says neither. Clamped to [0, prompt tokens]."""
+    details = usage.get("prompt_tokens_details")
+    found: object = details.get("cached_tokens") if isinstance(details, Mapping) else None
+    if found is None:
+        timings = raw.get("timings")
+        found = timings.get("cache_n") if isinstance(timings, Mapping) else None
+    if isinstance(found, bool) or not isinstance(found, int):
+        return 0
+    return max(0, min(found, prompt))
 
 
 def _dump(raw: object) -> str:

@@ -107,17 +107,29 @@ class Request:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens of one call (or a sum of calls). `cached_prompt_tokens` is the part of the
+    prompt the server reused from its prompt cache instead of processing it, when the
+    server says (llama.cpp's ``timings.cache_n``, OpenAI's
+    ``usage.prompt_tokens_details.cached_tokens``); 0 otherwise."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def processed_prompt_tokens(self) -> int:
+        """The prompt tokens the model actually computed: those not reused from its cache."""
+        return self.prompt_tokens - self.cached_prompt_tokens
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
+            self.cached_prompt_tokens + other.cached_prompt_tokens,
         )
 
 

@@ -329,6 +329,14 @@ class GraphNode:
 
 
 @dataclass(frozen=True)
+class DemoView:
+    """One demonstration of a node: its inputs by name and the output it shows."""
+
+    inputs: tuple[tuple[str, str], ...]
+    output: str
+
+
+@dataclass(frozen=True)
 class GraphView:
     name: str
     inputs: tuple[str, ...] = ()
@@ -389,6 +397,8 @@ class Run:
     agents: tuple[str, ...] = ()
     swarm_edges: tuple[SwarmEdge, ...] = ()
     threshold: float = 0.5
+    # the demonstrations each LLM node of the final graph uses (nodes without none left out)
+    best_demos: Mapping[str, tuple[DemoView, ...]] = field(default_factory=dict)
 
     @property
     def truncated(self) -> int:
@@ -419,6 +429,7 @@ def read_run(data: RunData) -> Run:
     graph = data.initial_graph or best or {}
     initial_instructions = _graph(data.initial_graph or {}).instructions()
     best_instructions = _graph(best or {}).instructions()
+    best_demos = _spec_demos(best or {})
     edges_config = _dict(config.get("edges"))
     threshold = _num(edges_config.get("threshold")) or 0.5
     temperature = _num(edges_config.get("temperature")) or 1.0
@@ -442,7 +453,11 @@ def read_run(data: RunData) -> Run:
             _swarm_edge(_dict(e), temperature) for e in _list(initial_swarm.get("edges"))
         )
     if not best_instructions and steps:  # no graph file: the last state
-        best_instructions = {k.removesuffix(".instruction"): v for k, v in steps[-1].state.items()}
+        last = steps[-1].state
+        best_instructions = {
+            k.removesuffix(".instruction"): v for k, v in last.items() if not k.endswith(".demos")
+        }
+        best_demos = _state_demos(last)
     spend, source = _run_spend(summary, checkpoint, steps)
     return Run(
         root=data.root,
@@ -467,6 +482,7 @@ def read_run(data: RunData) -> Run:
         agents=agents,
         swarm_edges=swarm_edges,
         threshold=threshold,
+        best_demos=best_demos,
     )
 
 
@@ -669,6 +685,41 @@ def _graph(spec: Mapping[str, Any]) -> GraphView:
         output=_text(spec.get("output")),
         nodes=tuple(nodes),
     )
+
+
+def _demo_views(value: Any) -> tuple[DemoView, ...]:
+    out = []
+    for demo in _list(value):
+        d = _dict(demo)
+        inputs = tuple((_text(k), _text(v)) for k, v in _dict(d.get("inputs")).items())
+        out.append(DemoView(inputs, _text(d.get("output"))))
+    return tuple(out)
+
+
+def _spec_demos(spec: Mapping[str, Any]) -> dict[str, tuple[DemoView, ...]]:
+    """Node → its demos, for the nodes of a graph spec that have some."""
+    out: dict[str, tuple[DemoView, ...]] = {}
+    for node in _list(spec.get("nodes")):
+        n = _dict(node)
+        demos = _demo_views(n.get("demos"))
+        if demos:
+            out[_text(n.get("name"))] = demos
+    return out
+
+
+def _state_demos(state: Mapping[str, str]) -> dict[str, tuple[DemoView, ...]]:
+    """Node → its demos from a state dict's ``<node>.demos`` entries (JSON text)."""
+    out: dict[str, tuple[DemoView, ...]] = {}
+    for key, value in state.items():
+        if not key.endswith(".demos"):
+            continue
+        try:
+            demos = _demo_views(json.loads(value))
+        except (TypeError, ValueError):
+            continue
+        if demos:
+            out[key.removesuffix(".demos")] = demos
+    return out
 
 
 def _swarm_instructions(swarm: Mapping[str, Any]) -> dict[str, str]:

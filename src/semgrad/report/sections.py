@@ -7,11 +7,12 @@ by phase. Each is a function of the typed `Run` (semgrad.report.load) to `Html`.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from semgrad.report.load import (
     BackwardCall,
     BatchItem,
+    DemoView,
     EdgeStep,
     Gate,
     Message,
@@ -193,6 +194,9 @@ def graph_section(run: Run) -> Html:
                 run.initial_instructions.get(node.name, node.instruction or ""),
                 run.best_instructions.get(node.name),
             )
+            demos = run.best_demos.get(node.name)
+            if demos:
+                body = el("div", body, _demos_cell(demos))
         else:
             what = ["function · ", el("code", node.fn)]
             body = el("span", "(no instruction)", class_="muted")
@@ -253,6 +257,30 @@ def graph_section(run: Run) -> Html:
         )
     drawing = dag_svg(graph, run.initial_instructions, run.best_instructions)
     return section("graph", "Graph", swarm_line, inputs_line, drawing, table)
+
+
+def _demos_cell(demos: Sequence[DemoView]) -> Html:
+    """The demonstrations a node uses in the final graph, as the prompt shows them: its
+    inputs, then the output it demonstrates."""
+    items = [
+        el(
+            "li",
+            [el("div", [el("span", f"{k}: ", class_="muted"), clip(v, 300)]) for k, v in d.inputs],
+            el(
+                "div",
+                el("span", "→ ", class_="muted"),
+                el("span", clip(d.output, 300), class_="text"),
+            ),
+        )
+        for d in demos
+    ]
+    noun = "demo" if len(demos) == 1 else "demos"
+    return el(
+        "details",
+        el("summary", f"{len(demos)} {noun} in use (prior turns of the prompt)"),
+        el("ol", items),
+        class_="demos",
+    )
 
 
 def _instruction_cell(initial: str, best: str | None) -> Html:
