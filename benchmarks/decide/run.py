@@ -26,7 +26,9 @@ What a finished cell writes, under ``benchmarks/decide/results/<task>/``:
   checks it reproduces the committed per-item scores.
 
 A cell whose results file exists is skipped; a started cell resumes from its run
-directory's checkpoint (``benchmarks/decide/runs/``, not committed).
+directory's checkpoint. Run directories and the shared response cache live outside the
+work tree (``$SEMGRAD_BENCH_HOME``, default ``~/.cache/semgrad/decide``), so a later
+session on the same machine resumes them.
 """
 
 from __future__ import annotations
@@ -390,8 +392,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--strong-budget", type=int, default=60)
     ap.add_argument("--max-steps", type=int, default=100)
     ap.add_argument("--data-dir", type=Path, default=os.environ.get("SEMGRAD_DATA_DIR"))
-    ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "out" / "decide.sqlite")
-    ap.add_argument("--runs", type=Path, default=HERE / "runs", help="run directories")
+    # Outside the work tree, so a later session on the same machine finds them.
+    work = Path(os.environ.get("SEMGRAD_BENCH_HOME", Path.home() / ".cache" / "semgrad" / "decide"))
+    ap.add_argument("--cache", type=Path, default=work / "cache.sqlite")
+    ap.add_argument("--runs", type=Path, default=work / "runs", help="run directories")
     ap.add_argument("--replay", action="store_true")
     args = ap.parse_args(argv)
     unknown = [m for m in args.methods if m not in METHODS]
