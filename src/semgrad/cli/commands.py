@@ -200,6 +200,15 @@ CacheModeOpt = Annotated[
         "--cache-mode", help="read-write | read-only | replay-only (fail on a miss) | off."
     ),
 ]
+CacheNamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cache-namespace",
+        help="Key cached replies of a --base-url server by this name instead of its URL, to "
+        "share them with other servers given the same name (replicas of one deployment).",
+        show_default="the server's URL",
+    ),
+]
 RetriesOpt = Annotated[
     int,
     typer.Option(
@@ -253,6 +262,7 @@ def _llm_stack(
     cache_path: Path | None,
     cache_mode: str,
     max_attempts: int,
+    cache_namespace: str | None = None,
 ) -> Iterator[LLMStack]:
     """The forward model the options name, built by the same builder as a run's models."""
     if cache_mode not in CACHE_MODES:
@@ -265,6 +275,7 @@ def _llm_stack(
         prompt_cache=prompt_cache,
         cache=None if cache_path is None else str(cache_path),
         cache_mode=cache_mode,
+        cache_namespace=cache_namespace or None,
         max_attempts=max_attempts,
     )
     with build_stack(models, roles=("forward",)) as stack:
@@ -314,6 +325,7 @@ def run(
     prompt_cache: PromptCacheOpt = DEFAULT_PROMPT_CACHE,
     cache_path: CachePathOpt = None,
     cache_mode: CacheModeOpt = "read-write",
+    cache_namespace: CacheNamespaceOpt = None,
     max_attempts: RetriesOpt = DEFAULT_MAX_ATTEMPTS,
     seed: SeedOpt = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the trace as JSON.")] = False,
@@ -329,6 +341,7 @@ def run(
         prompt_cache=prompt_cache,
         cache_path=cache_path,
         cache_mode=cache_mode,
+        cache_namespace=cache_namespace,
         max_attempts=max_attempts,
     ) as stack:
         ctx = RunContext(llms=stack.llms, seed=seed)
@@ -426,6 +439,7 @@ def eval_(
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     cache_path: CachePathOpt = None,
     cache_mode: CacheModeOpt = "read-write",
+    cache_namespace: CacheNamespaceOpt = None,
     max_attempts: RetriesOpt = DEFAULT_MAX_ATTEMPTS,
     seed: SeedOpt = 0,
     out_path: Annotated[
@@ -477,6 +491,7 @@ def eval_(
         prompt_cache=prompt_cache,
         cache_path=cache_path,
         cache_mode=cache_mode,
+        cache_namespace=cache_namespace,
         max_attempts=max_attempts,
     ) as stack:
         meter = stack.meter
