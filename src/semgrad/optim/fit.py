@@ -12,13 +12,13 @@ settings, the models and the metric (a built-in by name, a function by
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from semgrad._sync import run_sync
 from semgrad.data.example import Example
-from semgrad.errors import ConfigError, UserInputError
+from semgrad.errors import ConfigError
 from semgrad.evaluation.metrics import Metric
 from semgrad.graph.core import Graph
 from semgrad.llm.types import LLM
@@ -157,19 +157,11 @@ def fit(
     `resume=True` continues the run there (pass the metric again, and `budget` to raise
     a limit; the rest is recorded).
 
-    The sync door; in a running event loop use ``await semgrad.afit(...)``.
+    The sync door: it works in a script and in a running event loop (a notebook cell,
+    where the run goes on a worker thread and the cell waits); in a coroutine of your own,
+    ``await semgrad.afit(...)`` with the same arguments.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass  # no loop running: the sync door may start one
-    else:
-        raise UserInputError(
-            "semgrad.fit was called inside a running event loop (a notebook, an async "
-            "app), where it cannot start its own; use `await semgrad.afit(...)` with the "
-            "same arguments"
-        )
-    return asyncio.run(
+    return run_sync(
         afit(
             graph,
             train,
