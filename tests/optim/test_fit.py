@@ -146,7 +146,7 @@ def test_cli_resume_and_report_work_on_a_python_run(
     monkeypatch.setenv("SEMGRAD_HOME", str(tmp_path / "home"))
     run_dir = tmp_path / "run"
     with FakeOpenAIServer(reply=reply_body) as server:
-        model = {"model": "fake", "base_url": server.base_url}
+        model = {"model": "fake-model", "base_url": server.base_url}
         models = {
             "forward": model,
             "backward": model,

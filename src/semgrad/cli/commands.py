@@ -718,9 +718,11 @@ def _print_run_result(result: RunResult) -> None:
 def _optimize_and_report(
     config: RunConfig, run_dir: Path, *, resume: bool, budget: list[str] | None
 ) -> None:
+    from semgrad.llm.preflight import preflight_models
     from semgrad.optim.trainer import optimize
     from semgrad.report import render_report
 
+    preflight_models(config.models)  # a wrong model, key or URL: exit 2 before any work
     with _RunProgress() as progress:
         result = optimize(
             config,

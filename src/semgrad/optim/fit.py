@@ -12,6 +12,7 @@ settings, the models and the metric (a built-in by name, a function by
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,11 @@ async def afit(
     root = Path(run_dir) if run_dir is not None else Path("runs") / name
     files = RunFiles(root)
     if resume:
+        recorded = load_run_config(root)
+        if llms is None:
+            await _preflight(recorded.models)
         trainer = Trainer.from_config(
-            load_run_config(root),
+            recorded,
             root,
             llms=llms,
             metric=metric,
@@ -117,11 +121,21 @@ async def afit(
         config = config_from_dict(raw, base_dir=str(root.resolve()))
         splits = Splits(tuple(train), tuple(train if gate is None else gate), tuple(test), metric)
         splits.check_disjoint(gate_is_train=gate is None)
+        if llms is None:
+            await _preflight(config.models)
         trainer = Trainer(graph, splits, root, config=config, llms=llms, progress=progress)
     try:
         return await trainer.run(resume=resume)
     finally:
         await trainer.aclose()
+
+
+async def _preflight(models: ModelsConfig) -> None:
+    """Check the servers `models` names before any work (a wrong model name, a refused key
+    or a dead server fails here, not as every example erroring); off the event loop."""
+    from semgrad.llm.preflight import preflight_models
+
+    await asyncio.to_thread(preflight_models, models)
 
 
 def fit(
