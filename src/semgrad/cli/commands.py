@@ -859,6 +859,50 @@ def report(
     out.print(f"report: {render_report(run_dir, output)}")
 
 
+# -- init ----------------------------------------------------------------------------------
+
+# The starter task `semgrad init` writes: the README's "Your own task" files and a run config,
+# shipped in the package (semgrad/examples), so the walk-through works outside a clone.
+STARTER_FILES = ("capitals.jsonl", "capitals.json", "capitals.toml")
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Where to write the starter files.")
+    ] = Path("."),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite starter files that already exist.")
+    ] = False,
+) -> None:
+    """Write a starter task: 10 rows of data, a 2-node graph and a run config."""
+    from importlib.resources import files
+
+    from semgrad.atomic import atomic_write_text
+
+    targets = [directory / name for name in STARTER_FILES]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not force:
+        raise UserInputError(
+            f"{', '.join(existing)} already exist(s); pass --force to overwrite, or give "
+            f"another directory (semgrad init DIR)"
+        )
+    source = files("semgrad") / "examples"
+    directory.mkdir(parents=True, exist_ok=True)
+    for target in targets:
+        atomic_write_text(target, (source / target.name).read_text(encoding="utf-8"))
+        out.print(f"wrote {target}", markup=False, highlight=False)
+    where = "" if directory == Path(".") else f"cd {directory} && "
+    out.print(
+        "next:\n"
+        f"  {where}semgrad eval capitals.json --data capitals.jsonl --target-col capital "
+        "--metric contains\n"
+        f"  {where}semgrad optimize capitals.toml",
+        markup=False,
+        highlight=False,
+    )
+
+
 # -- models --------------------------------------------------------------------------------
 
 
