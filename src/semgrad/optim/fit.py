@@ -13,6 +13,7 @@ settings, the models and the metric (a built-in by name, a function by
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from semgrad.optim.runfiles import RunFiles, atomic_write_json
 from semgrad.optim.splits import FILE_PREFIX, Splits, metric_ref, write_examples
 from semgrad.optim.trainer import RunResult, Trainer, load_run_config
 from semgrad.swarm.composite import Swarm
+from semgrad.telemetry import Tracer
 
 __all__ = ["afit", "fit"]
 
@@ -59,6 +61,7 @@ async def afit(
     name: str = "fit",
     resume: bool = False,
     progress: Progress = quiet,
+    tracer: Tracer | None = None,
 ) -> RunResult:
     """Optimize `graph` on `train`, scored by `metric`; see `fit`."""
     root = Path(run_dir) if run_dir is not None else Path("runs") / name
@@ -124,6 +127,8 @@ async def afit(
         if llms is None:
             await _preflight(config.models)
         trainer = Trainer(graph, splits, root, config=config, llms=llms, progress=progress)
+    if tracer is not None:
+        trainer.ctx = dataclasses.replace(trainer.ctx, tracer=tracer)
     try:
         return await trainer.run(resume=resume)
     finally:
@@ -156,6 +161,7 @@ def fit(
     name: str = "fit",
     resume: bool = False,
     progress: Progress = quiet,
+    tracer: Tracer | None = None,
 ) -> RunResult:
     """Optimize `graph` (a `Graph`, or a `Swarm` whose edges are learned too) on `train`,
     scored by `metric(prediction_text, example) -> Score`, and return the `RunResult`
@@ -169,7 +175,8 @@ def fit(
     CLI `resume` of such a run uses `models`. `optimizer`, `edges`, `budget`: a config's
     ``[optimizer]``, ``[edges]`` and ``[budget]``. `run_dir` defaults to ``runs/<name>``;
     `resume=True` continues the run there (pass the metric again, and `budget` to raise
-    a limit; the rest is recorded).
+    a limit; the rest is recorded). `tracer` (`semgrad.telemetry.enable()`) records
+    OpenTelemetry spans of the run.
 
     The sync door: it works in a script and in a running event loop (a notebook cell,
     where the run goes on a worker thread and the cell waits); in a coroutine of your own,
@@ -193,5 +200,6 @@ def fit(
             name=name,
             resume=resume,
             progress=progress,
+            tracer=tracer,
         )
     )
