@@ -156,3 +156,19 @@ def _cached(llm: object) -> CachedLLM:
     layer = find_layer(llm, CachedLLM)  # type: ignore[arg-type]
     assert layer is not None
     return layer
+
+
+def test_a_replay_needs_no_server_and_keys_by_the_recorded_url(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeOpenAIServer() as server:
+        url = server.base_url
+        assert _eval(url) == 0
+    # The server is gone: replaying its answers from the cache still works, no pre-flight.
+    assert _eval(url, "--cache-mode", "replay-only") == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        other = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    capsys.readouterr()
+    # Another URL has no recorded answers: a replay of it fails on the first miss.
+    assert _eval(other, "--cache-mode", "replay-only") != 0

@@ -478,7 +478,7 @@ def eval_(
             f"{list(examples[0].inputs)}; rename the graph's inputs to match."
         )
     check_metric(metric, examples)
-    if base_url:
+    if base_url and cache_mode != "replay-only":  # a replay calls no server
         from semgrad.llm.preflight import preflight
 
         preflight(base_url, model, api_key_env=api_key_env)
