@@ -900,6 +900,7 @@ def init(
         f"  {where}semgrad optimize capitals.toml",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 
