@@ -31,6 +31,7 @@ def test_public_names_are_exactly_all() -> None:
         "optim",
         "report",
         "swarm",
+        "telemetry",
         "text",
     }
     assert public - submodules == set(semgrad.__all__) - {"__version__"}

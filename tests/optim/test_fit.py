@@ -146,7 +146,7 @@ def test_cli_resume_and_report_work_on_a_python_run(
     monkeypatch.setenv("SEMGRAD_HOME", str(tmp_path / "home"))
     run_dir = tmp_path / "run"
     with FakeOpenAIServer(reply=reply_body) as server:
-        model = {"model": "fake", "base_url": server.base_url}
+        model = {"model": "fake-model", "base_url": server.base_url}
         models = {
             "forward": model,
             "backward": model,
@@ -253,20 +253,31 @@ def test_a_config_names_file_splits_and_a_metric(tmp_path: Path) -> None:
         load_splits(bad)
 
 
-def test_fit_inside_a_running_loop_says_to_await_afit(tmp_path: Path) -> None:
+def test_fit_and_afit_work_inside_a_running_loop(tmp_path: Path) -> None:
     import asyncio
 
-    async def notebook_cell() -> sg.RunResult:
-        with pytest.raises(sg.SemgradError, match=r"await semgrad\.afit"):
-            sg.fit(graph(), EXAMPLES[:4], NumericMatch(), test=EXAMPLES[7:], llms=scripted())
-        return await sg.afit(
+    async def notebook_cell() -> tuple[sg.RunResult, sg.RunResult]:
+        # A notebook cell runs in the kernel's event loop: the sync door must still work.
+        synced = sg.fit(
             graph(),
             EXAMPLES[:4],
             NumericMatch(),
             test=EXAMPLES[7:],
             llms=scripted(),
-            run_dir=tmp_path / "run",
+            run_dir=tmp_path / "sync",
             steps=1,
         )
+        awaited = await sg.afit(
+            graph(),
+            EXAMPLES[:4],
+            NumericMatch(),
+            test=EXAMPLES[7:],
+            llms=scripted(),
+            run_dir=tmp_path / "async",
+            steps=1,
+        )
+        return synced, awaited
 
-    assert asyncio.run(notebook_cell()).final_test == 1.0
+    synced, awaited = asyncio.run(notebook_cell())
+    assert synced.final_test == awaited.final_test == 1.0
+    assert synced.status == awaited.status == "finished"

@@ -44,7 +44,7 @@ def reply(body: dict[str, Any]) -> str:
 
 
 def write_config(tmp: Path, base_url: str, name: str) -> Path:
-    model = f'{{ model = "fake", base_url = "{base_url}" }}'
+    model = f'{{ model = "fake-model", base_url = "{base_url}" }}'
     cfg = tmp / f"{name}.toml"
     graph = Path(__file__).resolve().parents[2] / "examples" / "reviews.json"
     cfg.write_text(

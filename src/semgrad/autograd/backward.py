@@ -35,6 +35,7 @@ from semgrad.execution.trace import Trace
 from semgrad.graph.core import FeedbackOn, GradientEntry, Graph, LLMNode, Parameter
 from semgrad.llm.types import Message, Request
 from semgrad.prompts import last_block, render_backward_independent, render_backward_neighbors
+from semgrad.telemetry import traced
 
 __all__ = [
     "BackwardCall",
@@ -133,6 +134,7 @@ def aggregate(messages: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+@traced("semgrad.backward")
 async def backward(
     graph: Graph,
     trace: Trace,
@@ -156,6 +158,7 @@ async def backward(
     return result
 
 
+@traced("semgrad.backward")
 async def backward_many(
     graph: Graph,
     traces: Sequence[Trace],

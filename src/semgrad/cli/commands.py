@@ -200,6 +200,15 @@ CacheModeOpt = Annotated[
         "--cache-mode", help="read-write | read-only | replay-only (fail on a miss) | off."
     ),
 ]
+CacheNamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cache-namespace",
+        help="Key cached replies of a --base-url server by this name instead of its URL, to "
+        "share them with other servers given the same name (replicas of one deployment).",
+        show_default="the server's URL",
+    ),
+]
 RetriesOpt = Annotated[
     int,
     typer.Option(
@@ -252,6 +261,7 @@ def _llm_stack(
     cache_path: Path | None,
     cache_mode: str,
     max_attempts: int,
+    cache_namespace: str | None = None,
 ) -> Iterator[LLMStack]:
     """The forward model the options name, built by the same builder as a run's models."""
     if cache_mode not in CACHE_MODES:
@@ -264,6 +274,7 @@ def _llm_stack(
         prompt_cache=prompt_cache,
         cache=None if cache_path is None else str(cache_path),
         cache_mode=cache_mode,
+        cache_namespace=cache_namespace or None,
         max_attempts=max_attempts,
     )
     with build_stack(models, roles=("forward",)) as stack:
@@ -313,6 +324,7 @@ def run(
     prompt_cache: PromptCacheOpt = DEFAULT_PROMPT_CACHE,
     cache_path: CachePathOpt = None,
     cache_mode: CacheModeOpt = "read-write",
+    cache_namespace: CacheNamespaceOpt = None,
     max_attempts: RetriesOpt = DEFAULT_MAX_ATTEMPTS,
     seed: SeedOpt = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the trace as JSON.")] = False,
@@ -328,6 +340,7 @@ def run(
         prompt_cache=prompt_cache,
         cache_path=cache_path,
         cache_mode=cache_mode,
+        cache_namespace=cache_namespace,
         max_attempts=max_attempts,
     ) as stack:
         ctx = RunContext(llms=stack.llms, seed=seed)
@@ -430,6 +443,7 @@ def eval_(
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     cache_path: CachePathOpt = None,
     cache_mode: CacheModeOpt = "read-write",
+    cache_namespace: CacheNamespaceOpt = None,
     max_attempts: RetriesOpt = DEFAULT_MAX_ATTEMPTS,
     seed: SeedOpt = 0,
     out_path: Annotated[
@@ -468,7 +482,7 @@ def eval_(
             f"{list(examples[0].inputs)}; rename the graph's inputs to match."
         )
     check_metric(metric, examples)
-    if base_url:
+    if base_url and cache_mode != "replay-only":  # a replay calls no server
         from semgrad.llm.preflight import preflight
 
         preflight(base_url, model, api_key_env=api_key_env)
@@ -481,6 +495,7 @@ def eval_(
         prompt_cache=prompt_cache,
         cache_path=cache_path,
         cache_mode=cache_mode,
+        cache_namespace=cache_namespace,
         max_attempts=max_attempts,
     ) as stack:
         meter = stack.meter
@@ -708,9 +723,11 @@ def _print_run_result(result: RunResult) -> None:
 def _optimize_and_report(
     config: RunConfig, run_dir: Path, *, resume: bool, budget: list[str] | None
 ) -> None:
+    from semgrad.llm.preflight import preflight_models
     from semgrad.optim.trainer import optimize
     from semgrad.report import render_report
 
+    preflight_models(config.models)  # a wrong model, key or URL: exit 2 before any work
     with _RunProgress() as progress:
         result = optimize(
             config,
@@ -845,6 +862,51 @@ def report(
     from semgrad.report import render_report
 
     out.print(f"report: {render_report(run_dir, output)}")
+
+
+# -- init ----------------------------------------------------------------------------------
+
+# The starter task `semgrad init` writes: the README's "Your own task" files and a run config,
+# shipped in the package (semgrad/examples), so the walk-through works outside a clone.
+STARTER_FILES = ("capitals.jsonl", "capitals.json", "capitals.toml")
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Where to write the starter files.")
+    ] = Path("."),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite starter files that already exist.")
+    ] = False,
+) -> None:
+    """Write a starter task: 10 rows of data, a 2-node graph and a run config."""
+    from importlib.resources import files
+
+    from semgrad.atomic import atomic_write_text
+
+    targets = [directory / name for name in STARTER_FILES]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not force:
+        raise UserInputError(
+            f"{', '.join(existing)} already exist(s); pass --force to overwrite, or give "
+            f"another directory (semgrad init DIR)"
+        )
+    source = files("semgrad") / "examples"
+    directory.mkdir(parents=True, exist_ok=True)
+    for target in targets:
+        atomic_write_text(target, (source / target.name).read_text(encoding="utf-8"))
+        out.print(f"wrote {target}", markup=False, highlight=False)
+    where = "" if directory == Path(".") else f"cd {directory} && "
+    out.print(
+        "next:\n"
+        f"  {where}semgrad eval capitals.json --data capitals.jsonl --target-col capital "
+        "--metric contains\n"
+        f"  {where}semgrad optimize capitals.toml",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 # -- models --------------------------------------------------------------------------------

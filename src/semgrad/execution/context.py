@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from semgrad.errors import ConfigError
 from semgrad.llm.config import DEFAULT_CONCURRENCY
 from semgrad.llm.types import LLM, Phase
+from semgrad.telemetry import Tracer
 
 __all__ = ["RunContext"]
 
@@ -43,12 +44,17 @@ class RunContext:
 
     `max_concurrency` bounds how many nodes run at once across all examples; each model
     client may have its own, tighter bound (e.g. the embedded model's slots).
+
+    `tracer` (from `semgrad.telemetry.enable`) records OpenTelemetry spans of the nodes,
+    model calls, backward passes, proposals, gates and steps run with this context; None
+    (the default) records nothing and imports nothing.
     """
 
     llms: Mapping[str, LLM]
     max_concurrency: int = DEFAULT_CONCURRENCY
     phase: Phase = "forward"
     seed: int = 0
+    tracer: Tracer | None = field(default=None, compare=False)
     _limit: _Limit = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -63,13 +69,14 @@ class RunContext:
 
     def llm(self, role: str) -> LLM:
         try:
-            return self.llms[role]
+            llm = self.llms[role]
         except KeyError:
             raise ConfigError(
                 f"no model for role {role!r}; the context has {', '.join(self.llms)}. "
                 f"Give the run context an LLM under {role!r} or change the node's 'llm'.",
                 key="llm",
             ) from None
+        return llm if self.tracer is None else self.tracer.wrap(llm)
 
     def with_phase(self, phase: Phase) -> RunContext:
         return replace(self, phase=phase)

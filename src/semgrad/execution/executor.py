@@ -34,6 +34,7 @@ from semgrad.graph.core import Demo, FunctionNode, Graph, LLMNode
 from semgrad.graph.functions import resolve_function
 from semgrad.llm.types import Request
 from semgrad.prompts import DemoTurn, render_forward
+from semgrad.telemetry import span, traced
 
 __all__ = ["forward", "forward_many", "is_fatal", "run"]
 
@@ -119,6 +120,7 @@ async def _run_function_node(node: FunctionNode, values: Mapping[str, str], rec:
     rec.value = result
 
 
+@traced("semgrad.forward")
 async def forward(graph: Graph, example: Example | Mapping[str, str], ctx: RunContext) -> Trace:
     """Run the graph on one example and return its trace (failures recorded, not raised)."""
     if not isinstance(example, Example):
@@ -144,7 +146,7 @@ async def forward(graph: Graph, example: Example | Mapping[str, str], ctx: RunCo
         node = graph.nodes[name]
         rec = trace.nodes[name]
         rec.inputs = {r: values[r] for r in node.inputs}
-        async with semaphore:
+        async with semaphore, span(ctx.tracer, "semgrad.node", **{"semgrad.node": name}):
             rec.start_s = time.perf_counter() - t0
             if isinstance(node, LLMNode):
                 try:

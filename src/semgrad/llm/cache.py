@@ -1,9 +1,13 @@
 """A content-addressed response cache on SQLite, and `CachedLLM`, the wrapper that uses it.
 
-The key of a response is `Request.cache_key(model)`: the sha256 of the canonical JSON of
-everything that can change the reply (model, messages, every sampling parameter, the sample
-index at temperature > 0). It is the same in every process and on every machine, so a cache
-file filled by one run serves the next, and a run can be replayed offline from it.
+The key of a response is `Request.cache_key(model, endpoint=...)`: the sha256 of the
+canonical JSON of everything that can change the reply (model, messages, every sampling
+parameter, the sample index at temperature > 0, and the server's base URL for a client that
+talks to one; `semgrad.llm.types` says why the embedded model's keys carry no endpoint). It
+is the same in every process and on every machine, so a cache file filled by one run serves
+the next, and a run can be replayed offline from it. A `namespace` replaces the endpoint:
+clients of several servers given one namespace share their entries (same model name and
+request), on purpose.
 
 The file is in WAL mode with a busy timeout, so several processes (parallel evaluations, a
 Ray worker per core) can read and write one cache at once. What is stored is the request's
@@ -29,7 +33,7 @@ from types import TracebackType
 from typing import Literal, get_args
 
 from semgrad.errors import CacheMissError, ConfigError, DataError
-from semgrad.llm.types import LLM, Request, Response, Usage, Wrapper, canonical_json
+from semgrad.llm.types import LLM, Request, Response, Usage, Wrapper, canonical_json, endpoint_of
 
 __all__ = ["Cache", "CacheMode", "CacheStats", "CachedLLM"]
 
@@ -308,12 +312,27 @@ class CachedLLM(Wrapper):
     in one process make a single inner call ("single flight"): the first caller's call is
     shared, and the others get its answer marked `cached=True`, since nothing was spent
     for them. A request that joins another's call still counts as a miss in `stats()`.
+
+    Keys include the endpoint of the client underneath (its base URL), or `namespace` in
+    its place when given: the same namespace on clients of different servers shares their
+    entries. The embedded model has no endpoint, and no namespace applies to it.
     """
 
-    def __init__(self, inner: LLM, cache: Cache) -> None:
+    def __init__(self, inner: LLM, cache: Cache, *, namespace: str | None = None) -> None:
         super().__init__(inner)
         self._cache = cache
+        self._namespace = namespace or None
         self._in_flight: dict[str, asyncio.Task[Response]] = {}
+
+    @property
+    def namespace(self) -> str | None:
+        return self._namespace
+
+    def key_fields(self, request: Request) -> dict[str, object]:
+        """What this layer keys `request` by (the model, endpoint or namespace underneath)."""
+        return request.key_fields(
+            self._inner.model, endpoint=endpoint_of(self._inner), namespace=self._namespace
+        )
 
     @property
     def cache(self) -> Cache:
@@ -325,7 +344,9 @@ class CachedLLM(Wrapper):
     async def complete(self, request: Request) -> Response:
         if self._cache.mode == "off":
             return await self._inner.complete(request)
-        key = request.cache_key(self._inner.model)
+        key = request.cache_key(
+            self._inner.model, endpoint=endpoint_of(self._inner), namespace=self._namespace
+        )
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -346,7 +367,7 @@ class CachedLLM(Wrapper):
         try:
             response = await self._inner.complete(request)
             if self._cache.writable:
-                fields = canonical_json(request.key_fields(self._inner.model))
+                fields = canonical_json(self.key_fields(request))
                 self._cache.put(key, fields, response)
             return response
         finally:

@@ -70,7 +70,10 @@ class ModelsConfig(StrictConfig):
     """The `[models]` section: a model per role and how they are called.
 
     `slots` and `prompt_cache` apply to embedded models only (a server has its own
-    settings); `cache` is a path relative to the config file.
+    settings); `cache` is a path relative to the config file. The cache keys a server's
+    replies by its base URL, so one server's answers are never served for another's;
+    `cache_namespace` names a share instead: servers given the same namespace share their
+    entries (same model name, same request), e.g. two replicas of one deployment.
     """
 
     forward: ModelConfig = ModelConfig(model=DEFAULT_FORWARD_MODEL)
@@ -82,6 +85,7 @@ class ModelsConfig(StrictConfig):
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=1024)
     cache: str | None = None
     cache_mode: CacheMode = "read-write"
+    cache_namespace: str | None = Field(None, min_length=1, max_length=200)
     max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, le=100)
 
     @field_validator("forward", "backward", "optimizer", mode="before")

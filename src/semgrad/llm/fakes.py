@@ -193,6 +193,12 @@ class FakeOpenAIServer:
     requests it received, so tests can check what a client sent; it writes nothing else
     anywhere (no access log). With `honour_max_tokens`, a reply longer than the body's
     `max_tokens` (in words) is cut there with `finish_reason` "length", as a server does.
+
+    To stand in for a particular server: `prefix` is the API root's path (``/v1``),
+    `models` the ids ``GET {prefix}/models`` lists (default: `model`), `strict_model`
+    answers 404 to a completion for a model not listed (as OpenAI, vLLM and Ollama do;
+    Ollama's ``NAME`` also matches a listed ``NAME:latest``; llama.cpp's server ignores the
+    name), and `api_key` answers 401 unless the request carries ``Bearer <api_key>``.
     """
 
     def __init__(
@@ -203,8 +209,16 @@ class FakeOpenAIServer:
         failures: Sequence[ScriptedFailure] = (),
         model: str = "fake-model",
         honour_max_tokens: bool = False,
+        models: Sequence[str] | None = None,
+        strict_model: bool = False,
+        api_key: str | None = None,
+        prefix: str = "/v1",
     ) -> None:
         self.reply = reply
+        self.models = tuple(models) if models is not None else (model,)
+        self.strict_model = strict_model
+        self.api_key = api_key
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.honour_max_tokens = honour_max_tokens
         self.latency = latency
         self.model = model
@@ -273,7 +287,7 @@ class FakeOpenAIServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
 
     @property
     def request_count(self) -> int:
@@ -360,17 +374,29 @@ class _Handler(BaseHTTPRequestHandler):
         # No access log: a request's details are kept only where a test can ask for them.
         pass
 
+    def _refused(self) -> bool:
+        """Answer 401 (and return True) when the fake wants a key the request lacks."""
+        key = self.fake.api_key
+        if key is None or self.headers.get("Authorization") == f"Bearer {key}":
+            return False
+        self._send(401, _error_json("Incorrect API key provided", 401))
+        return True
+
     def do_GET(self) -> None:
-        if self.path.rstrip("/") == "/v1/models":
-            data = {"object": "list", "data": [{"id": self.fake.model, "object": "model"}]}
-            self._send(200, json.dumps(data))
+        if self.path.rstrip("/") == f"{self.fake.prefix}/models":
+            if self._refused():
+                return
+            listed = [{"id": name, "object": "model"} for name in self.fake.models]
+            self._send(200, json.dumps({"object": "list", "data": listed}))
         else:
             self._send(404, _error_json(f"no route GET {self.path}", 404))
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        if self.path.rstrip("/") != f"{self.fake.prefix}/chat/completions":
             self._send(404, _error_json(f"no route POST {self.path}", 404))
+            return
+        if self._refused():
             return
         try:
             body = json.loads(raw)
@@ -380,6 +406,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, _error_json("the request body is not a JSON object", 400))
             return
         fake = self.fake
+        asked = body.get("model")
+        if fake.strict_model and asked not in fake.models and f"{asked}:latest" not in fake.models:
+            self._send(404, _error_json(f"The model {asked!r} does not exist", 404))
+            return
         headers = {name.lower(): value for name, value in self.headers.items()}
         failure = fake._arrived(headers, body)
         if fake.latency > 0:

@@ -29,6 +29,7 @@ import time
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -111,6 +112,16 @@ class OpenAICompatible:
     @property
     def base_url(self) -> str:
         return self._base_url
+
+    @property
+    def endpoint(self) -> str:
+        """The server, for the response cache's keys: the base URL without any user name or
+        password in it (those are not part of which server answers, and are secrets)."""
+        parts = urlsplit(self._base_url)
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host  # an IPv6 literal
+        netloc = f"{host}:{parts.port}" if parts.port is not None else host
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
     @property
     def api_key_env(self) -> str | None:

@@ -12,6 +12,9 @@ when that is not served, one 1-token chat completion) and raises `PreflightError
 
 A server error (5xx) or a timeout on the check is not decided here: it is logged and the
 run goes on, so a slow or briefly overloaded server is left to the retry policy.
+
+`preflight_models` checks every role of a `[models]` config that names a server (once per
+distinct server, model and key), before `semgrad optimize`, `resume` or `sg.fit` start.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from collections.abc import Sequence
 import httpx
 
 from semgrad.errors import UserInputError
+from semgrad.llm.config import ModelConfig, ModelsConfig
 from semgrad.llm.openai import _redact
 
-__all__ = ["PreflightError", "model_listed", "preflight"]
+__all__ = ["PreflightError", "model_listed", "preflight", "preflight_models"]
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +128,33 @@ def preflight(
         )
     log.info("pre-flight: %s serves %s", root, model)
     return tuple(offered)
+
+
+def preflight_models(
+    models: ModelsConfig,
+    *,
+    roles: Sequence[str] = ("forward", "backward", "optimizer"),
+    timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
+    """`preflight` each role of `models` that names a server (`base_url`), each distinct
+    server, model and key once; embedded models are not checked here (a missing one fails
+    when the stack is built), nor anything in ``cache_mode = "replay-only"``, which calls
+    no model. The error names the roles the endpoint serves."""
+    if models.cache_mode == "replay-only":
+        return
+    checked: dict[tuple[str, str | None, str | None], list[str]] = {}
+    for role in roles:
+        spec: ModelConfig = getattr(models, role)
+        if spec.base_url:
+            checked.setdefault(spec.key(), []).append(role)
+    for (model, base_url, api_key_env), used_by in checked.items():
+        assert base_url is not None
+        try:
+            preflight(base_url, model, api_key_env=api_key_env, timeout=timeout, transport=transport)
+        except PreflightError as exc:
+            where = ", ".join(f"[models] {role}" for role in used_by)
+            raise PreflightError(f"{where}: {exc}", exc.url) from None
 
 
 def _model_ids(reply: httpx.Response) -> list[str] | None:

@@ -52,9 +52,10 @@ def build_llm(
     max_concurrency: int | None = None,
     meter: Meter | None = None,
     budget: Budget | None = None,
+    cache_namespace: str | None = None,
 ) -> LLM:
     """Wrap `client` as Meter(Cache(Budget(Retry(Limit(client))))), leaving out the layers not
-    asked for.
+    asked for. `cache_namespace` replaces a server's base URL in the cache keys (`CachedLLM`).
 
     `retry=None` disables retrying; the default retries transient failures up to 5 times.
     With a `meter`, retries are also counted in it, per node and phase.
@@ -67,7 +68,7 @@ def build_llm(
     if budget is not None:
         llm = BudgetedLLM(llm, budget)
     if cache is not None:
-        llm = CachedLLM(llm, cache)
+        llm = CachedLLM(llm, cache, namespace=cache_namespace)
     if meter is not None:
         llm = MeteredLLM(llm, meter)
     return llm
@@ -162,6 +163,7 @@ def build_stack(
                     budget=budget,
                     retry=retry,
                     max_concurrency=None if spec.base_url else models.slots,
+                    cache_namespace=models.cache_namespace,
                 )
             stack.llms[role] = shared[spec.key()]
     except BaseException:

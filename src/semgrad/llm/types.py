@@ -3,8 +3,17 @@
 Everything else in `semgrad.llm` either implements `LLM` (a client talking to a model) or
 wraps an `LLM` and is itself an `LLM` (cache, retry, limit, meter). A request is frozen and
 hashable; its cache key is the sha256 of the canonical JSON of everything that can change
-the model's reply (model, messages, every sampling parameter, the sample index), and of
-nothing else (not the node or phase it was made for, which only feed the meter).
+the model's reply (model, messages, every sampling parameter, the sample index, and the
+server that answers it), and of nothing else (not the node or phase it was made for, which
+only feed the meter).
+
+Which server: a client that talks to one has an `endpoint` (`OpenAICompatible`: its base
+URL), and the key includes it, so a reply from one server is never served for another
+(llama.cpp and LM Studio ignore the model name: swapping the weights behind a URL is only
+told apart by the URL). The embedded model has no endpoint: its name pins the weights (a
+registry name to one sha256, a .gguf path is named by its hash), and its keys are the same
+as before endpoints were keyed. A `namespace` (`[models] cache_namespace`) replaces the
+endpoint, for users who share one cache across servers on purpose.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ __all__ = [
     "Usage",
     "Wrapper",
     "canonical_json",
+    "endpoint_of",
 ]
 
 Phase = Literal["forward", "backward", "optimizer", "evaluation", "edges"]
@@ -83,8 +93,14 @@ class Request:
         """The seed to send: repeated samples (temperature > 0) each get their own."""
         return self.seed + self.sample_index if self.temperature > 0 else self.seed
 
-    def key_fields(self, model: str) -> dict[str, Any]:
-        """Everything that can change the reply, as plain JSON-able data."""
+    def key_fields(
+        self, model: str, *, endpoint: str | None = None, namespace: str | None = None
+    ) -> dict[str, Any]:
+        """Everything that can change the reply, as plain JSON-able data.
+
+        `endpoint` is the server the request goes to (None for the embedded model, whose
+        keys then stay as they always were); a `namespace` replaces it (see the module doc).
+        """
         fields: dict[str, Any] = {
             "model": model,
             "messages": [{"role": m.role, "content": m.content} for m in self.messages],
@@ -99,10 +115,18 @@ class Request:
         }
         # At temperature 0 repeated samples are the same sample: one cache entry serves all.
         fields["sample_index"] = self.sample_index if self.temperature > 0 else 0
+        if endpoint is not None:
+            if namespace:
+                fields["namespace"] = namespace
+            else:
+                fields["endpoint"] = endpoint
         return fields
 
-    def cache_key(self, model: str) -> str:
-        return hashlib.sha256(canonical_json(self.key_fields(model)).encode()).hexdigest()
+    def cache_key(
+        self, model: str, *, endpoint: str | None = None, namespace: str | None = None
+    ) -> str:
+        fields = self.key_fields(model, endpoint=endpoint, namespace=namespace)
+        return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -146,7 +170,12 @@ class Response:
 
 @runtime_checkable
 class LLM(Protocol):
-    """A model client. `model` names the model for cache keys and reports."""
+    """A model client. `model` names the model for cache keys and reports.
+
+    A client that talks to a server also has an `endpoint` attribute (a string naming the
+    server, read by `endpoint_of`), which the response cache keys by; it is optional, so
+    in-process clients (the embedded model, the fakes) need not define it.
+    """
 
     @property
     def model(self) -> str: ...
@@ -169,6 +198,17 @@ class Wrapper:
     @property
     def inner(self) -> LLM:
         return self._inner
+
+    @property
+    def endpoint(self) -> str | None:
+        return endpoint_of(self._inner)
+
+
+def endpoint_of(llm: LLM) -> str | None:
+    """The server `llm` (or the client under its wrappers) sends requests to, or None for a
+    model in this process."""
+    endpoint = getattr(llm, "endpoint", None)
+    return endpoint if isinstance(endpoint, str) and endpoint else None
 
 
 def canonical_json(obj: Any) -> str:

@@ -13,12 +13,14 @@ settings, the models and the metric (a built-in by name, a function by
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from semgrad._sync import run_sync
 from semgrad.data.example import Example
-from semgrad.errors import ConfigError, UserInputError
+from semgrad.errors import ConfigError
 from semgrad.evaluation.metrics import Metric
 from semgrad.graph.core import Graph
 from semgrad.llm.types import LLM
@@ -28,6 +30,7 @@ from semgrad.optim.runfiles import RunFiles, atomic_write_json
 from semgrad.optim.splits import FILE_PREFIX, Splits, metric_ref, write_examples
 from semgrad.optim.trainer import RunResult, Trainer, load_run_config
 from semgrad.swarm.composite import Swarm
+from semgrad.telemetry import Tracer
 
 __all__ = ["afit", "fit"]
 
@@ -58,13 +61,17 @@ async def afit(
     name: str = "fit",
     resume: bool = False,
     progress: Progress = quiet,
+    tracer: Tracer | None = None,
 ) -> RunResult:
     """Optimize `graph` on `train`, scored by `metric`; see `fit`."""
     root = Path(run_dir) if run_dir is not None else Path("runs") / name
     files = RunFiles(root)
     if resume:
+        recorded = load_run_config(root)
+        if llms is None:
+            await _preflight(recorded.models)
         trainer = Trainer.from_config(
-            load_run_config(root),
+            recorded,
             root,
             llms=llms,
             metric=metric,
@@ -117,11 +124,23 @@ async def afit(
         config = config_from_dict(raw, base_dir=str(root.resolve()))
         splits = Splits(tuple(train), tuple(train if gate is None else gate), tuple(test), metric)
         splits.check_disjoint(gate_is_train=gate is None)
+        if llms is None:
+            await _preflight(config.models)
         trainer = Trainer(graph, splits, root, config=config, llms=llms, progress=progress)
+    if tracer is not None:
+        trainer.ctx = dataclasses.replace(trainer.ctx, tracer=tracer)
     try:
         return await trainer.run(resume=resume)
     finally:
         await trainer.aclose()
+
+
+async def _preflight(models: ModelsConfig) -> None:
+    """Check the servers `models` names before any work (a wrong model name, a refused key
+    or a dead server fails here, not as every example erroring); off the event loop."""
+    from semgrad.llm.preflight import preflight_models
+
+    await asyncio.to_thread(preflight_models, models)
 
 
 def fit(
@@ -142,6 +161,7 @@ def fit(
     name: str = "fit",
     resume: bool = False,
     progress: Progress = quiet,
+    tracer: Tracer | None = None,
 ) -> RunResult:
     """Optimize `graph` (a `Graph`, or a `Swarm` whose edges are learned too) on `train`,
     scored by `metric(prediction_text, example) -> Score`, and return the `RunResult`
@@ -155,21 +175,14 @@ def fit(
     CLI `resume` of such a run uses `models`. `optimizer`, `edges`, `budget`: a config's
     ``[optimizer]``, ``[edges]`` and ``[budget]``. `run_dir` defaults to ``runs/<name>``;
     `resume=True` continues the run there (pass the metric again, and `budget` to raise
-    a limit; the rest is recorded).
+    a limit; the rest is recorded). `tracer` (`semgrad.telemetry.enable()`) records
+    OpenTelemetry spans of the run.
 
-    The sync door; in a running event loop use ``await semgrad.afit(...)``.
+    The sync door: it works in a script and in a running event loop (a notebook cell,
+    where the run goes on a worker thread and the cell waits); in a coroutine of your own,
+    ``await semgrad.afit(...)`` with the same arguments.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass  # no loop running: the sync door may start one
-    else:
-        raise UserInputError(
-            "semgrad.fit was called inside a running event loop (a notebook, an async "
-            "app), where it cannot start its own; use `await semgrad.afit(...)` with the "
-            "same arguments"
-        )
-    return asyncio.run(
+    return run_sync(
         afit(
             graph,
             train,
@@ -187,5 +200,6 @@ def fit(
             name=name,
             resume=resume,
             progress=progress,
+            tracer=tracer,
         )
     )

@@ -37,6 +37,7 @@ from semgrad.execution.trace import Trace
 from semgrad.graph.core import GradientEntry, Graph, Parameter
 from semgrad.llm.types import Message, Request
 from semgrad.prompts import OptimizerExample, OptimizerStyle, last_block, render_optimizer
+from semgrad.telemetry import traced
 
 __all__ = [
     "NodeOptimizer",
@@ -255,6 +256,7 @@ class Optimizer:
             if e.messages
         ]
 
+    @traced("semgrad.proposal")
     async def propose(
         self,
         ctx: RunContext,

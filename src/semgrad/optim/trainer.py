@@ -72,6 +72,7 @@ from semgrad.optim.splits import Splits, load_splits
 from semgrad.prompts import BACKWARD_VERSION, FORWARD_VERSION, OPTIMIZER_VERSION
 from semgrad.swarm.composite import Swarm
 from semgrad.swarm.spec import load_spec
+from semgrad.telemetry import traced
 
 __all__ = [
     "RunResult",
@@ -333,6 +334,7 @@ class Trainer:
         result = await aevaluate(self.graph, examples, self.splits.metric, ctx, on_result=tick)
         return list(result.results)
 
+    @traced("semgrad.gate")
     async def _gate(self, incumbent: float | None) -> GateResult:
         """Score the current (candidate) graph on the gate set, per item.
 
@@ -535,6 +537,7 @@ class Trainer:
             threshold=edge_step.config.threshold,
         )
 
+    @traced("semgrad.step", lambda self: {"semgrad.step": self.step})
     async def _step(self) -> StepRecord:
         t0 = time.perf_counter()
         before = self.meter.snapshot()
