@@ -10,7 +10,7 @@ Rendering is pure: text in, messages out.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -107,15 +107,28 @@ def last_block(reply: str, tag: str, *, unclosed_until: str | None = None) -> st
       mention, never closed);
     - an empty block, or one holding only the template's placeholder ``...``, is no block;
     - with `unclosed_until` (a regular expression), a block whose closing tag was
-      forgotten ends where that expression matches or at the end of the reply; without
-      it, an unclosed block is no block (a truncated reply is never an answer).
+      forgotten ends where that expression matches or at the end of the reply; such blocks
+      count only when the reply has no complete block, and then the *first* one does: a
+      small model that forgets its closing tags tends to loop, repeating its blocks until
+      it is cut off mid-sentence, so its first block is its answer and its last a
+      fragment. Without `unclosed_until`, an unclosed block is no block (a truncated reply
+      is never an answer).
     """
     open_tag, close_tag = re.escape(f"<{tag}>"), re.escape(f"</{tag}>")
-    end = close_tag if unclosed_until is None else rf"{close_tag}|(?={unclosed_until})|\Z"
-    pattern = re.compile(rf"{open_tag}((?:(?!{open_tag}).)*?)(?:{end})", re.DOTALL)
-    blocks = [m.group(1).strip() for m in pattern.finditer(reply)]
-    blocks = [b for b in blocks if not _PLACEHOLDER.fullmatch(b)]
-    return blocks[-1] if blocks else None
+    closed = re.compile(rf"{open_tag}((?:(?!{open_tag}).)*?){close_tag}", re.DOTALL)
+    blocks = _real_blocks(closed.finditer(reply))
+    if blocks or unclosed_until is None:
+        return blocks[-1] if blocks else None
+    end = rf"{close_tag}|(?={unclosed_until})|\Z"
+    loose = re.compile(rf"{open_tag}((?:(?!{open_tag}).)*?)(?:{end})", re.DOTALL)
+    blocks = _real_blocks(loose.finditer(reply))
+    return blocks[0] if blocks else None
+
+
+def _real_blocks(matches: Iterable[re.Match[str]]) -> list[str]:
+    """The stripped texts of `matches`, without empty blocks and template placeholders."""
+    texts = [m.group(1).strip() for m in matches]
+    return [t for t in texts if not _PLACEHOLDER.fullmatch(t)]
 
 
 # -- backward ------------------------------------------------------------------------------

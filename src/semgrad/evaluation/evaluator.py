@@ -145,8 +145,22 @@ async def _score(metric: Metric, trace: Trace, example: Example, ctx: RunContext
         score = Score(value=0.0, feedback=f"The system failed: {trace.error}", prediction="")
     else:
         score = await score_output(metric, trace.output, example, ctx)
-    cut_off = [(n.node, n.usage.completion_tokens) for n in trace.truncated]
+    answer_from = _answer_nodes(trace)
+    cut_off = [(n.node, n.usage.completion_tokens) for n in trace.truncated if n.node in answer_from]
     return note_truncation(score, cut_off, trace.output_node)
+
+
+def _answer_nodes(trace: Trace) -> set[str]:
+    """The nodes whose replies the answer is read from: the output node, and when that is
+    a function (an answer extractor, a vote) the nodes it reads. Only their truncation can
+    make the metric read an intermediate number as the answer, so only it is noted in the
+    feedback; a cut-off hint is marked in its trace and counted, not blamed for the answer."""
+    out = trace.nodes.get(trace.output_node)
+    if out is None:
+        return {trace.output_node}
+    if out.kind == "function":
+        return {trace.output_node, *out.inputs}
+    return {trace.output_node}
 
 
 async def aevaluate(
