@@ -50,7 +50,6 @@ from semgrad.optim.config import ModelsConfig, OptimizerConfig, RunConfig, confi
 from semgrad.optim.edge_step import EdgeStep, same_wiring
 from semgrad.optim.optimizer import NodeOptimizer, Optimizer, SemanticGradientDescent
 from semgrad.optim.records import (
-    BatchItem,
     BudgetStopped,
     EdgeStepRecord,
     ExamplesScored,
@@ -68,6 +67,7 @@ from semgrad.optim.records import (
     quiet,
 )
 from semgrad.optim.runfiles import RunFiles, atomic_write_json
+from semgrad.optim.search import DemoSourceFactory, batch_item, demo_source, search_step
 from semgrad.optim.splits import Splits, load_splits
 from semgrad.prompts import BACKWARD_VERSION, FORWARD_VERSION, OPTIMIZER_VERSION
 from semgrad.swarm.composite import Swarm
@@ -114,9 +114,13 @@ def make_optimizer(
     options: OptimizerConfig, params: Sequence[tuple[str, Parameter]], *, seed: int
 ) -> Optimizer:
     """The text optimizer `[optimizer]` names, over `params`."""
+    # The search shows the optimizer the incumbent's score and recently rejected texts.
+    search: dict[str, Any] = (
+        {} if options.method == "paper" else {"style": "search", "rejected": options.rejected}
+    )
     if options.name == "node":
         return NodeOptimizer(
-            params, max_tokens=options.max_tokens, memory=options.memory, seed=seed
+            params, max_tokens=options.max_tokens, memory=options.memory, seed=seed, **search
         )
     return SemanticGradientDescent(
         params,
@@ -125,6 +129,7 @@ def make_optimizer(
         partial=options.partial,
         use_gradients=options.use_gradients,
         seed=seed,
+        **search,
     )
 
 
@@ -197,6 +202,8 @@ class Trainer:
             self.graph = model
             params = list(model.named_parameters())
         self.optimizer = optimizer or make_optimizer(config.optimizer, params, seed=config.seed)
+        # Where the search's demonstration candidates come from (semgrad.optim.demos).
+        self.demo_source: DemoSourceFactory = demo_source
         # State carried in the checkpoint.
         self.step = 0
         self.initial_gate: float | None = None
@@ -377,8 +384,24 @@ class Trainer:
 
     # -- one step ----------------------------------------------------------------------
 
+    async def score(
+        self, examples: Sequence[Example], *, what: str, phase: str = "evaluation"
+    ) -> list[ExampleResult]:
+        """Score the current graph on `examples`, per item (what a search step calls)."""
+        return await self._evaluate(examples, phase, what=what)
+
     async def _pick_batch(self, rng: random.Random) -> list[ExampleResult]:
         k = self.config.optimizer.batch_size
+        wrong, right = await self.find_examples(rng, k)
+        # Fewer than k wrong answers in the whole training split: fill with right ones.
+        return (wrong + right)[:k]
+
+    async def find_examples(
+        self, rng: random.Random, k: int
+    ) -> tuple[list[ExampleResult], list[ExampleResult]]:
+        """Training examples in a seeded order, scored by chunks until `k` wrong answers
+        are found: (wrong, right) among those scored. Examples whose model call failed are
+        in neither (a failed call is no mistake of the graph to learn from)."""
         order = list(self.splits.train)
         rng.shuffle(order)
         wrong: list[ExampleResult] = []
@@ -392,10 +415,9 @@ class Trainer:
                 (right if r.score.value >= 1.0 else wrong).append(r)
             if len(wrong) >= k:
                 break
-        # Fewer than k wrong answers in the whole training split: fill with right ones.
-        return (wrong + right)[:k]
+        return wrong, right
 
-    async def _backprop(
+    async def backprop(
         self, batch: Sequence[ExampleResult]
     ) -> tuple[list[BackwardResult], dict[str, list[str]]]:
         """Semantic gradients for the batch: the backward calls made, and the messages each
@@ -418,7 +440,7 @@ class Trainer:
         opt_cfg = self.config.optimizer
         rng = random.Random(f"{self.config.seed}/{step}/batch")
         batch = await self._pick_batch(rng)
-        backward_records, gradients = await self._backprop(batch)
+        backward_records, gradients = await self.backprop(batch)
         proposals = await self.optimizer.propose(self.ctx)
         incumbent_state = self.graph.state_dict()
         changed = self.optimizer.apply(proposals, step=step)
@@ -461,19 +483,7 @@ class Trainer:
             )
         return StepRecord(
             step=step,
-            batch=[
-                BatchItem(
-                    id=r.example.id,
-                    inputs=dict(r.example.inputs),
-                    target=r.example.target,
-                    output=r.trace.output,
-                    score=r.score.value,
-                    feedback=r.score.feedback,
-                    node_outputs={n: t.value for n, t in r.trace.nodes.items()},
-                    node_gradients={n: list(t.grad) for n, t in r.trace.nodes.items()},
-                )
-                for r in batch
-            ],
+            batch=[batch_item(r) for r in batch],
             backward=[b.to_dict() for b in backward_records],
             gradients=gradients,
             proposals=[p.to_dict() for p in proposals],
@@ -542,7 +552,8 @@ class Trainer:
         if edge_step is not None and kind in ("edges", "both"):
             edges = await self._edge_update(edge_step)
         if kind in (None, "nodes", "both"):
-            record = await self._node_step()
+            paper = self.config.optimizer.method == "paper"
+            record = await (self._node_step() if paper else search_step(self))
         else:  # an edge step only: its re-gating is the step's decision
             assert edges is not None
             record = StepRecord(

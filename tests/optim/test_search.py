@@ -1,0 +1,219 @@
+"""The candidate search (the default method) with scripted models: it learns, successive
+halving never gates a screen loser, the paired gate's margin, demonstration candidates,
+records, and resuming."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from semgrad.data.example import Example
+from semgrad.evaluation.metrics import Score
+from semgrad.graph.builders import hint_graph
+from semgrad.llm.fakes import ScriptedLLM
+from semgrad.llm.types import Request
+from semgrad.optim.config import RunConfig, config_from_dict
+from semgrad.optim.records import StepRecord, read_history
+from semgrad.optim.runfiles import RunFiles
+from semgrad.optim.trainer import Splits, Trainer, optimize
+
+WORDS = [
+    *("apple", "river", "stone", "cloud", "tiger", "piano", "lemon", "candle"),  # train
+    *("forest", "mirror", "rocket", "garden", "button", "planet"),  # gate
+    *("silver", "window", "pepper", "castle", "dragon", "feather"),  # test
+]
+
+
+class CaseSensitive:
+    """Exact, case-sensitive match: the format is what has to be learned."""
+
+    name = "case-sensitive"
+
+    def __call__(self, prediction: str, example: Example) -> Score:
+        if prediction.strip() == example.target:
+            return Score(1.0, "The output is correct.", prediction.strip())
+        return Score(0.0, f'The expected output is: "{example.target}".', prediction.strip())
+
+
+def splits() -> Splits:
+    ex = [Example(w, {"question": f"word: {w}"}, w.upper()) for w in WORDS]
+    return Splits(
+        train=tuple(ex[:8]), gate=tuple(ex[8:14]), test=tuple(ex[14:]), metric=CaseSensitive()
+    )
+
+
+def backward_reply(request: Request) -> str:
+    n = len(re.findall(r"<feedback_(\d+)>\.\.\.", request.messages[-1].content))
+    return " ".join(f"<feedback_{i}>say it louder</feedback_{i}>" for i in range(1, n + 1))
+
+
+def forward_reply(request: Request) -> str:
+    """The final node uppercases a word when its instruction says UPPERCASE, or lists the
+    word after ``UP=``; hints say nothing useful."""
+    text = request.messages[-1].content
+    if request.node != "final":
+        return f"a hint from {request.node}"
+    word = re.search(r"word: (\w+)", text).group(1)  # type: ignore[union-attr]
+    listed = re.search(r"UP=([\w,]+)", text)
+    if "UPPERCASE" in text or (listed and word in listed.group(1).split(",")):
+        return word.upper()
+    return word
+
+
+def models(optimizer: Any) -> dict[str, ScriptedLLM]:
+    return {
+        "forward": ScriptedLLM(forward_reply),
+        "backward": ScriptedLLM(backward_reply),
+        "optimizer": ScriptedLLM(optimizer),
+    }
+
+
+def upper_for_final(request: Request) -> str:
+    if request.node == "final":
+        return "<improved>Reply with the word in UPPERCASE only.</improved>"
+    return "no tags here"
+
+
+def config(**overrides: Any) -> RunConfig:
+    base: dict[str, Any] = {
+        "name": "t",
+        "steps": 1,
+        "graph": {"hints": 2},
+        "data": {"train": "arith:train", "gate": "arith:val", "test": "arith:test"},
+        "models": {"cache_mode": "off"},
+    }
+    base.update(overrides)
+    return config_from_dict(base)
+
+
+def history(run_dir: Path) -> list[StepRecord]:
+    return read_history(RunFiles(run_dir).history)
+
+
+def test_the_search_is_the_default_and_learns_the_format(tmp_path: Path) -> None:
+    cfg = config(steps=2)
+    assert cfg.optimizer.method == "search"
+    assert cfg.optimizer.batch_size == 4 and cfg.optimizer.gate == "early-stop"
+    result = optimize(cfg, tmp_path / "run", llms=models(upper_for_final), splits=splits())
+    assert result.status == "finished"
+    assert result.initial_test == 0.0 and result.final_test == 1.0
+    first = history(tmp_path / "run")[0]
+    assert first.version == 2 and first.method == "search"
+    assert len(first.batch) == 4 and all(b.score == 0.0 for b in first.batch)
+    # 4 minibatch items, then the validation items of the screen (the gate has 6).
+    assert first.screen_items[:4] == [b.id for b in first.batch]
+    assert len(first.screen_items) == 4 + 6
+    assert [c.kind for c in first.candidates] == ["node", "full", "sample", "sample"]
+    assert first.blame["order"] and "round-robin" in first.blame["why"]
+    assert first.accepted and first.changed == ["final.instruction"]
+    assert first.decision is not None and first.decision.accepted
+    assert (first.decision.wins, first.decision.losses) == (6, 0)
+    winner = next(c for c in first.candidates if c.accepted)
+    assert winner.survived and winner.gate is not None and winner.gate.score == 1.0
+    assert "UPPERCASE" in winner.changes["final.instruction"]
+    assert first.candidate_score == 1.0 and first.incumbent_score == 0.0
+    # Candidates whose proposals failed were never scored.
+    for c in first.candidates:
+        if c.error is not None:
+            assert not c.screen and c.gate is None and not c.survived
+
+
+def test_a_candidate_that_lost_the_screen_never_reaches_the_gate(tmp_path: Path) -> None:
+    """Only the full edit (which changes the final node) wins its screen; the one-node edit
+    and its samples change a hint, which the final node ignores: they tie, and a tie loses
+    the screen. The gate items outside the screen are never asked for with a loser's text."""
+
+    def texts(request: Request) -> str:
+        if request.node != "final":
+            return f"<improved>Give a hint, variant {request.sample_index}.</improved>"
+        return "<improved>Reply with the word in UPPERCASE only.</improved>"
+
+    forward = ScriptedLLM(forward_reply)
+    m = models(texts)
+    m["forward"] = forward
+    cfg = config(optimizer={"screen_size": 2, "batch_size": 2})
+    optimize(cfg, tmp_path / "run", llms=m, splits=splits())
+    step = history(tmp_path / "run")[0]
+    assert step.blame["order"][0] == "hint_1.instruction"
+    losers = [c for c in step.candidates if c.error is None and not c.survived]
+    assert [c.kind for c in losers] == ["node", "sample", "sample"]
+    for c in step.candidates:
+        if c.gate is not None:
+            assert c.survived and c.screen_decision is not None
+            assert c.screen_decision.wins > c.screen_decision.losses
+        else:
+            assert c.decision is None
+        if c in losers:
+            assert c.screen_decision is not None and c.screen_decision.wins == 0
+    assert step.accepted and [c.kind for c in step.candidates if c.accepted] == ["full"]
+    outside = {ex.id for ex in splits().gate} - set(step.screen_items)
+    assert len(outside) == 4
+    survivors_texts = {t for c in step.candidates if c.survived for t in c.changes.values()}
+    only_losers = {t for c in losers for t in c.changes.values()} - survivors_texts
+    assert len(only_losers) == 2  # the two samples' texts
+    for text in only_losers:
+        asked = [r.messages[-1].content for r in forward.requests]
+        asked = [content for content in asked if text in content]
+        assert asked  # it was screened
+        assert not any(f"word: {i}" in content for i in outside for content in asked)
+
+
+def _trainer(tmp_path: Path, instruction: str, proposal: str, **options: Any) -> Trainer:
+    graph = hint_graph(1)
+    graph.nodes["final"].instruction.value = instruction  # type: ignore[union-attr]
+
+    def optimizer(request: Request) -> str:
+        return f"<improved>{proposal}</improved>" if request.node == "final" else "no tags"
+
+    cfg = config(optimizer={"screen_size": 0, "candidates": 2, **options})
+    return Trainer(graph, splits(), tmp_path / "run", config=cfg, llms=models(optimizer))
+
+
+TRAIN = ",".join(WORDS[:8])  # every training word: the candidate wins its screen
+
+
+@pytest.mark.parametrize(
+    ("listed", "margin", "accepted"),
+    [
+        ("forest,mirror", 1, True),  # wins mirror, ties forest: +1 >= 1
+        ("mirror", 1, False),  # wins mirror, loses forest: a tie (net 0) is a rejection
+        ("forest,mirror", 2, False),  # +1 < margin 2
+        ("mirror,rocket,garden", 2, True),  # 3 wins, 1 loss: +2 >= 2
+    ],
+)
+def test_the_paired_gate_counts_wins_minus_losses_on_the_same_items(
+    tmp_path: Path, listed: str, margin: int, accepted: bool
+) -> None:
+    # The incumbent gets one gate item (forest) right.
+    trainer = _trainer(
+        tmp_path, "Answer. UP=forest", f"Answer. UP={TRAIN},{listed}", gate_margin=margin
+    )
+    result = trainer_run(trainer)
+    assert result.initial_gate == pytest.approx(1 / 6)
+    step = history(tmp_path / "run")[0]
+    gated = [c for c in step.candidates if c.gate is not None]
+    assert gated and gated[0].survived
+    assert step.accepted is accepted
+    if accepted:
+        assert step.decision is not None and step.decision.net >= margin
+        assert step.decision.rule == f"margin>={margin}"
+        assert trainer.incumbent_scores == gated[0].gate.scores  # type: ignore[union-attr]
+    else:
+        assert step.decision is None and gated[0].decision is not None
+        assert gated[0].decision.net < margin
+        assert trainer.graph.nodes["final"].instruction.value == "Answer. UP=forest"  # type: ignore[union-attr]
+
+
+def trainer_run(trainer: Trainer) -> Any:
+    import asyncio
+
+    async def go() -> Any:
+        try:
+            return await trainer.run()
+        finally:
+            await trainer.aclose()
+
+    return asyncio.run(go())
