@@ -4,6 +4,8 @@ records, and resuming."""
 
 from __future__ import annotations
 
+import json
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,13 @@ import pytest
 from semgrad.data.example import Example
 from semgrad.evaluation.metrics import Score
 from semgrad.graph.builders import hint_graph
+from semgrad.graph.core import GradientEntry, Parameter
 from semgrad.llm.fakes import ScriptedLLM
 from semgrad.llm.types import Request
 from semgrad.optim.config import RunConfig, config_from_dict
 from semgrad.optim.records import StepRecord, read_history
 from semgrad.optim.runfiles import RunFiles
+from semgrad.optim.search import blame
 from semgrad.optim.trainer import Splits, Trainer, optimize
 
 WORDS = [
@@ -217,3 +221,182 @@ def trainer_run(trainer: Trainer) -> Any:
             await trainer.aclose()
 
     return asyncio.run(go())
+
+
+# -- budgets in requests ---------------------------------------------------------------------
+
+
+def test_request_budgets_count_cache_hits(tmp_path: Path) -> None:
+    import asyncio
+
+    from semgrad.errors import BudgetExceededError
+    from semgrad.llm.budget import Budget
+    from semgrad.llm.cache import Cache
+    from semgrad.llm.meter import Meter
+    from semgrad.llm.stack import build_llm
+
+    budget = Budget({"requests.forward": 3, "requests.strong": 1})
+    client = ScriptedLLM(lambda r: "ok")
+    cache = Cache(tmp_path / "cache.sqlite")
+    llm = build_llm(client, cache=cache, meter=Meter(), budget=budget, retry=None)
+    forward = Request.chat("same question", phase="forward")
+
+    async def go() -> None:
+        for _ in range(3):
+            await llm.complete(forward)  # one call, then two cache hits
+        with pytest.raises(BudgetExceededError, match=r"requests\.forward"):
+            await llm.complete(forward)
+        await llm.complete(Request.chat("improve", phase="optimizer"))
+        with pytest.raises(BudgetExceededError, match=r"requests\.strong"):
+            await llm.complete(Request.chat("improve", phase="optimizer"))
+
+    asyncio.run(go())
+    cache.close()
+    assert len(client.requests) == 2  # the model was called once per distinct request
+    assert budget.spent["requests.forward"] == 3 and budget.spent["requests.strong"] == 1
+    assert budget.spent["requests"] == 4
+
+
+def test_a_request_budget_stops_the_run_and_resume_continues(tmp_path: Path) -> None:
+    cfg = config(steps=2, budget={"requests.forward": 60})
+    run_dir = tmp_path / "run"
+    m = models(upper_for_final)
+    result = optimize(cfg, run_dir, llms=m, splits=splits())
+    assert result.status == "budget" and "requests.forward" in result.message
+    state = json.loads((run_dir / "checkpoint.json").read_text())
+    assert state["status"] == "budget"
+    assert 0 < state["budget_spent"]["requests.forward"] <= 60
+    # What it used is reported: requests by phase, cache hits included.
+    assert result.spend["evaluation"]["requests"] > 0
+    more = optimize(
+        cfg,
+        run_dir,
+        resume=True,
+        llms=models(upper_for_final),
+        splits=splits(),
+        budget_overrides={"requests.forward": 1000},
+    )
+    assert more.status == "finished" and more.final_test == 1.0
+    assert [h.step for h in history(run_dir)] == [0, 1]
+
+
+def test_a_killed_search_run_resumes_to_the_same_graph(tmp_path: Path) -> None:
+    class Killed(BaseException):
+        pass
+
+    reference = optimize(
+        config(steps=2), tmp_path / "ref", llms=models(upper_for_final), splits=splits()
+    )
+    calls = {"n": 0}
+
+    def flaky(request: Request) -> str:
+        calls["n"] += 1
+        if calls["n"] == 5:  # during the first step's proposals
+            raise Killed
+        return upper_for_final(request)
+
+    run_dir = tmp_path / "crash"
+    with pytest.raises(Killed):
+        optimize(config(steps=2), run_dir, llms=models(flaky), splits=splits())
+    state = json.loads((run_dir / "checkpoint.json").read_text())
+    assert state["step"] == 0
+    result = optimize(
+        config(steps=2), run_dir, resume=True, llms=models(upper_for_final), splits=splits()
+    )
+    assert result.final_test == reference.final_test == 1.0
+    assert (run_dir / "best_graph.json").read_text() == (
+        tmp_path / "ref" / "best_graph.json"
+    ).read_text()
+
+
+# -- demonstrations --------------------------------------------------------------------------
+
+
+class FakePool:
+    """Stands for `semgrad.optim.demos.DemoPool` until it lands."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, int]] = []
+
+    def sample(self, node: str, k: int, rng: random.Random) -> list[dict[str, str]]:
+        self.asked.append((node, k))
+        pool = [{"input": w, "output": w.upper(), "note": "UPPERCASE"} for w in WORDS[:5]]
+        return rng.sample(pool, k)
+
+
+def test_a_demos_run_changes_only_the_demonstrations(tmp_path: Path) -> None:
+    graph = hint_graph(1)
+    # A demonstrations parameter, as semgrad.optim.demos will give every LLM node.
+    final = graph.nodes["final"]
+    final.instruction = Parameter("[]", role="demos", name="final.demos")  # type: ignore[union-attr]
+    pool = FakePool()
+    optimizer = ScriptedLLM(lambda r: "never called")
+    llms = {"forward": ScriptedLLM(forward_reply), "backward": optimizer, "optimizer": optimizer}
+    cfg = config(optimizer={"method": "demos", "demos": 2})
+    trainer = Trainer(graph, splits(), tmp_path / "run", config=cfg, llms=llms)
+    trainer.demo_source = lambda right, g, s: pool
+    result = trainer_run(trainer)
+    assert result.final_test == 1.0
+    step = history(tmp_path / "run")[0]
+    assert step.method == "demos" and [c.kind for c in step.candidates] == ["demos"]
+    assert step.accepted and step.changed == ["final.demos"]
+    assert len(json.loads(step.state["final.demos"])) == 2
+    assert pool.asked == [("final", 2)]
+    assert optimizer.requests == []  # no backward or optimizer call
+
+
+def test_the_search_offers_a_demos_candidate_beside_the_text_edits(tmp_path: Path) -> None:
+    graph = hint_graph(1)
+    graph.nodes["hint_1"].instruction = Parameter("[]", role="demos", name="hint_1.demos")  # type: ignore[union-attr]
+    cfg = config(optimizer={"candidates": 4})
+    trainer = Trainer(graph, splits(), tmp_path / "run", config=cfg, llms=models(upper_for_final))
+    trainer.demo_source = lambda right, g, s: FakePool()
+    trainer_run(trainer)
+    step = history(tmp_path / "run")[0]
+    assert [c.kind for c in step.candidates] == ["node", "demos", "sample", "sample"]
+    demo = step.candidates[1]
+    assert list(demo.changes) == ["hint_1.demos"] and demo.error is None
+    # Demonstrations are never rewritten as text by the optimizer.
+    assert all(p["parameter"] != "hint_1.demos" for p in step.proposals)
+
+
+# -- records -----------------------------------------------------------------------------------
+
+
+def test_blame_prefers_the_node_blamed_on_most_examples_else_round_robin() -> None:
+    def param(examples: int) -> Parameter:
+        p = Parameter("text")
+        p.grad = [GradientEntry(f"e{i}", "n", {}, "out", ("fix it",)) for i in range(examples)]
+        return p
+
+    order, why = blame({"a": param(1), "b": param(3), "c": param(0)}, step=5)
+    assert order == ["b", "a"] and "most examples" in why
+    params = {"a": param(2), "b": param(2)}
+    assert blame(params, step=0)[0][0] == "a" and blame(params, step=1)[0][0] == "b"
+    assert "round-robin" in blame(params, step=1)[1]
+    assert blame({"a": param(0)}, step=0) == ([], "no node received a gradient")
+
+
+def test_search_records_round_trip_and_old_lines_still_read(tmp_path: Path) -> None:
+    optimize(config(), tmp_path / "run", llms=models(upper_for_final), splits=splits())
+    rows = RunFiles(tmp_path / "run").read_history()
+    assert rows[0]["version"] == 2 and rows[0]["method"] == "search"
+    typed = StepRecord.from_dict(rows[0])
+    assert typed.to_dict() == rows[0]
+    old = {k: v for k, v in rows[0].items() if k not in ("version", "method", "candidates")}
+    for version in (None, 1):
+        line = {**old, "version": version} if version else old
+        read = StepRecord.from_dict(line)
+        assert read.candidates == [] and read.method is None and read.accepted
+
+
+def test_the_paper_method_writes_no_search_fields(tmp_path: Path) -> None:
+    optimize(
+        config(optimizer={"method": "paper"}),
+        tmp_path / "run",
+        llms=models(upper_for_final),
+        splits=splits(),
+    )
+    row = RunFiles(tmp_path / "run").read_history()[0]
+    assert not {"method", "candidates", "screen_items", "decision"} & set(row)
+    assert len(row["batch"]) == 2  # the paper's batch of 2
