@@ -400,3 +400,16 @@ def test_the_paper_method_writes_no_search_fields(tmp_path: Path) -> None:
     row = RunFiles(tmp_path / "run").read_history()[0]
     assert not {"method", "candidates", "screen_items", "decision"} & set(row)
     assert len(row["batch"]) == 2  # the paper's batch of 2
+
+
+def test_the_report_shows_each_search_step_s_candidates(tmp_path: Path) -> None:
+    from semgrad.report.load import load_run
+    from semgrad.report.page import render_html
+
+    optimize(config(), tmp_path / "run", llms=models(upper_for_final), splits=splits())
+    html = render_html(load_run(tmp_path / "run"))
+    assert "Candidates (4; screen on 10 items)" in html
+    assert "Why the winner won" in html and "margin&gt;=1" in html
+    assert "Blamed node" in html and "round-robin" in html
+    assert "screened out" in html or "not scored" in html
+    assert "accepted" in html
