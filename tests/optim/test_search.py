@@ -413,3 +413,22 @@ def test_the_report_shows_each_search_step_s_candidates(tmp_path: Path) -> None:
     assert "Blamed node" in html and "round-robin" in html
     assert "screened out" in html or "not scored" in html
     assert "accepted" in html
+
+
+def test_a_run_recorded_before_methods_existed_resumes_as_the_paper_method(
+    tmp_path: Path,
+) -> None:
+    from semgrad.optim.trainer import load_run_config
+
+    run_dir = tmp_path / "old"
+    optimize(
+        config(optimizer={"method": "paper"}, steps=0),
+        run_dir,
+        llms=models(upper_for_final),
+        splits=splits(),
+    )
+    recorded = json.loads((run_dir / "config.json").read_text())
+    assert recorded["optimizer"]["method"] == "paper"
+    del recorded["optimizer"]["method"]
+    (run_dir / "config.json").write_text(json.dumps(recorded))
+    assert load_run_config(run_dir).optimizer.method == "paper"

@@ -712,4 +712,8 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     files = RunFiles(run_dir)
     data = files.read_json(files.config)
     base_dir = data.pop("base_dir", ".")
+    optimizer = data.get("optimizer")
+    if isinstance(optimizer, dict) and "method" not in optimizer:
+        # Recorded before methods existed: the paper protocol was the only one.
+        data["optimizer"] = {"method": "paper", **optimizer}
     return config_from_dict(data, base_dir=base_dir)
