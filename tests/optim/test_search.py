@@ -432,3 +432,36 @@ def test_a_run_recorded_before_methods_existed_resumes_as_the_paper_method(
     del recorded["optimizer"]["method"]
     (run_dir / "config.json").write_text(json.dumps(recorded))
     assert load_run_config(run_dir).optimizer.method == "paper"
+
+
+def test_the_optimizer_sees_the_incumbent_score_and_the_rejected_texts(tmp_path: Path) -> None:
+    optimizer = ScriptedLLM(
+        lambda r: (
+            f"<improved>Reply in lowercase, take {r.sample_index}.</improved>"
+            if r.node == "final"
+            else "no tags"
+        )
+    )
+    m = models(upper_for_final)
+    m["optimizer"] = optimizer
+    optimize(config(steps=2), tmp_path / "run", llms=m, splits=splits())
+    steps = history(tmp_path / "run")
+    assert not any(s.accepted for s in steps)
+    first = next(r.messages[-1].content for r in optimizer.requests if r.node == "final")
+    assert "which scores 0.00 on validation examples" in first
+    assert "tried recently" not in first
+    later = [r.messages[-1].content for r in optimizer.requests if r.node == "final"][-1]
+    assert "were tried recently and did not do better" in later
+    assert '- score 0.00: "Reply in lowercase, take 0."' in later
+
+
+def test_the_demos_method_on_a_graph_without_demonstrations_is_a_config_error(
+    tmp_path: Path,
+) -> None:
+    from semgrad.errors import ConfigError
+
+    cfg = config(optimizer={"method": "demos"})
+    llms = models(upper_for_final)
+    with pytest.raises(ConfigError, match="no demonstrations parameter"):
+        optimize(cfg, tmp_path / "run", llms=llms, splits=splits())
+    assert all(llm.requests == [] for llm in llms.values())  # refused before any call

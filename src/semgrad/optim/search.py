@@ -43,6 +43,7 @@ from typing import Any, Protocol
 
 from semgrad.autograd.backward import BackwardResult
 from semgrad.data.example import Example
+from semgrad.errors import ConfigError
 from semgrad.evaluation.evaluator import ExampleResult, is_error
 from semgrad.execution.context import RunContext
 from semgrad.graph.core import Graph, Parameter
@@ -64,6 +65,7 @@ __all__ = [
     "DemoSourceFactory",
     "SearchHost",
     "blame",
+    "check_method",
     "demo_source",
     "encode_demos",
     "search_step",
@@ -104,6 +106,17 @@ def encode_demos(demos: Sequence[Any]) -> str:
     ``to_dict()`` when it has one)."""
     rows = [d.to_dict() if hasattr(d, "to_dict") else d for d in demos]
     return json.dumps(rows, ensure_ascii=False, sort_keys=True)
+
+
+def check_method(method: str, graph: Graph) -> None:
+    """Refuse, before any model call, a method the graph cannot be optimized with."""
+    if method == "demos" and not any(p.role == "demos" for _, p in graph.named_parameters()):
+        raise ConfigError(
+            'method = "demos" changes only demonstrations, and this graph has no '
+            'demonstrations parameter (role "demos"); use the default method "search" or '
+            '"paper", or a graph whose LLM nodes have demonstrations',
+            key="optimizer.method",
+        )
 
 
 class SearchHost(Protocol):

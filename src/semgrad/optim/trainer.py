@@ -67,7 +67,13 @@ from semgrad.optim.records import (
     quiet,
 )
 from semgrad.optim.runfiles import RunFiles, atomic_write_json
-from semgrad.optim.search import DemoSourceFactory, batch_item, demo_source, search_step
+from semgrad.optim.search import (
+    DemoSourceFactory,
+    batch_item,
+    check_method,
+    demo_source,
+    search_step,
+)
 from semgrad.optim.splits import Splits, load_splits
 from semgrad.prompts import BACKWARD_VERSION, FORWARD_VERSION, OPTIMIZER_VERSION
 from semgrad.swarm.composite import Swarm
@@ -201,6 +207,7 @@ class Trainer:
         else:
             self.graph = model
             params = list(model.named_parameters())
+        check_method(config.optimizer.method, self.graph)
         self.optimizer = optimizer or make_optimizer(config.optimizer, params, seed=config.seed)
         # Where the search's demonstration candidates come from (semgrad.optim.demos).
         self.demo_source: DemoSourceFactory = demo_source
