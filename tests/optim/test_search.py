@@ -15,7 +15,7 @@ import pytest
 from semgrad.data.example import Example
 from semgrad.evaluation.metrics import Score
 from semgrad.graph.builders import hint_graph
-from semgrad.graph.core import GradientEntry, Parameter
+from semgrad.graph.core import GradientEntry, Graph, Parameter
 from semgrad.llm.fakes import ScriptedLLM
 from semgrad.llm.types import Request
 from semgrad.optim.config import RunConfig, config_from_dict
@@ -63,6 +63,9 @@ def forward_reply(request: Request) -> str:
     word = re.search(r"word: (\w+)", text).group(1)  # type: ignore[union-attr]
     listed = re.search(r"UP=([\w,]+)", text)
     if "UPPERCASE" in text or (listed and word in listed.group(1).split(",")):
+        return word.upper()
+    # Demonstrations (prior turns, or a demos parameter's JSON) answered in uppercase.
+    if any("APPLE" in m.content for m in request.messages):
         return word.upper()
     return word
 
@@ -312,52 +315,74 @@ def test_a_killed_search_run_resumes_to_the_same_graph(tmp_path: Path) -> None:
 # -- demonstrations --------------------------------------------------------------------------
 
 
-class FakePool:
-    """Stands for `semgrad.optim.demos.DemoPool` until it lands."""
+class FakeDemo:
+    def __init__(self, inputs: dict[str, str], output: str) -> None:
+        self.inputs, self.output = inputs, output
 
-    def __init__(self) -> None:
+    def to_dict(self) -> dict[str, object]:
+        return {"inputs": dict(self.inputs), "output": self.output}
+
+
+class FakePool:
+    """Stands for `semgrad.optim.demos.DemoPool`: demos with exactly each node's inputs,
+    answered in uppercase."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
         self.asked: list[tuple[str, int]] = []
 
-    def sample(self, node: str, k: int, rng: random.Random) -> list[dict[str, str]]:
+    def sample(self, node: str, k: int, rng: random.Random) -> list[FakeDemo]:
         self.asked.append((node, k))
-        pool = [{"input": w, "output": w.upper(), "note": "UPPERCASE"} for w in WORDS[:5]]
+        inputs = self.graph.nodes[node].inputs
+        pool = [
+            FakeDemo({i: f"word: {w}" if i == "question" else "a hint" for i in inputs}, w.upper())
+            for w in WORDS[:5]
+        ]
         return rng.sample(pool, k)
 
 
+def with_demos(graph: Graph, node: str) -> Graph:
+    """`graph` with a demonstrations parameter on `node`: every LLM node has one once
+    semgrad.optim.demos is there (``graph.named_demos()``); before, a parameter whose role
+    is "demos" stands for it."""
+    if not hasattr(graph, "named_demos"):
+        graph.nodes[node].instruction = Parameter("[]", role="demos", name=f"{node}.demos")  # type: ignore[union-attr]
+    return graph
+
+
 def test_a_demos_run_changes_only_the_demonstrations(tmp_path: Path) -> None:
-    graph = hint_graph(1)
-    # A demonstrations parameter, as semgrad.optim.demos will give every LLM node.
-    final = graph.nodes["final"]
-    final.instruction = Parameter("[]", role="demos", name="final.demos")  # type: ignore[union-attr]
-    pool = FakePool()
+    graph = with_demos(hint_graph(1), "final")
+    pool = FakePool(graph)
     optimizer = ScriptedLLM(lambda r: "never called")
     llms = {"forward": ScriptedLLM(forward_reply), "backward": optimizer, "optimizer": optimizer}
     cfg = config(optimizer={"method": "demos", "demos": 2})
     trainer = Trainer(graph, splits(), tmp_path / "run", config=cfg, llms=llms)
-    trainer.demo_source = lambda right, g, s: pool
+    trainer.demo_source = lambda results, g, s: pool
     result = trainer_run(trainer)
     assert result.final_test == 1.0
     step = history(tmp_path / "run")[0]
-    assert step.method == "demos" and [c.kind for c in step.candidates] == ["demos"]
+    assert step.method == "demos" and {c.kind for c in step.candidates} == {"demos"}
     assert step.accepted and step.changed == ["final.demos"]
     assert len(json.loads(step.state["final.demos"])) == 2
-    assert pool.asked == [("final", 2)]
+    assert pool.asked[0] == ("final", 2)  # the output node first
     assert optimizer.requests == []  # no backward or optimizer call
 
 
 def test_the_search_offers_a_demos_candidate_beside_the_text_edits(tmp_path: Path) -> None:
-    graph = hint_graph(1)
-    graph.nodes["hint_1"].instruction = Parameter("[]", role="demos", name="hint_1.demos")  # type: ignore[union-attr]
+    graph = with_demos(hint_graph(1), "hint_1")
     cfg = config(optimizer={"candidates": 4})
     trainer = Trainer(graph, splits(), tmp_path / "run", config=cfg, llms=models(upper_for_final))
-    trainer.demo_source = lambda right, g, s: FakePool()
+    trainer.demo_source = lambda results, g, s: FakePool(g)
     trainer_run(trainer)
     step = history(tmp_path / "run")[0]
-    assert [c.kind for c in step.candidates] == ["node", "demos", "sample", "sample"]
-    demo = step.candidates[1]
-    assert list(demo.changes) == ["hint_1.demos"] and demo.error is None
+    kinds = [c.kind for c in step.candidates]
+    assert len(kinds) == 4 and kinds.count("demos") == 1 and kinds[0] == "node"
+    demo = step.candidates[kinds.index("demos")]
+    assert demo.error is None and len(demo.changes) == 1
+    [(name, text)] = demo.changes.items()
+    assert name.endswith(".demos") and len(json.loads(text)) == 3
     # Demonstrations are never rewritten as text by the optimizer.
-    assert all(p["parameter"] != "hint_1.demos" for p in step.proposals)
+    assert all(not p["parameter"].endswith(".demos") for p in step.proposals)
 
 
 # -- records -----------------------------------------------------------------------------------
@@ -459,9 +484,9 @@ def test_the_demos_method_on_a_graph_without_demonstrations_is_a_config_error(
     tmp_path: Path,
 ) -> None:
     from semgrad.errors import ConfigError
+    from semgrad.graph.core import FunctionNode
 
+    graph = Graph(["question"], [FunctionNode("out", ("question",), "identity")], "out")
     cfg = config(optimizer={"method": "demos"})
-    llms = models(upper_for_final)
     with pytest.raises(ConfigError, match="no demonstrations parameter"):
-        optimize(cfg, tmp_path / "run", llms=llms, splits=splits())
-    assert all(llm.requests == [] for llm in llms.values())  # refused before any call
+        Trainer(graph, splits(), tmp_path / "run", config=cfg, llms=models(upper_for_final))

@@ -9,8 +9,9 @@ calls to make up for a weak optimizer model. One step:
  3. **candidates** (default 4), each a small edit of the incumbent, in this order:
     ``node``   the instruction of the one node the gradients blame (`blame`);
     ``full``   every instruction at once (the paper's update);
-    ``demos``  the blamed node's demonstrations, a seeded draw from the harvested pool
-               (only when the graph has demonstration parameters and a pool);
+    ``demos``  one node's demonstrations (the blamed node's first), a seeded draw from
+               the pool harvested from successful traces, or labelled from targets when
+               nothing succeeded yet (`semgrad.optim.demos`; when there is a pool);
     ``sample`` the one-node edit sampled again at `retry_temperature` (sample i is cached
                as sample i), for diversity.
     The optimizer prompt (style "search") shows the incumbent text with its gate score
@@ -27,7 +28,7 @@ calls to make up for a weak optimizer model. One step:
     items is accepted, and its per-item scores become the incumbent's.
 
 The method ``demos`` is the same step with demonstration candidates only (no backward or
-optimizer call). Everything random is seeded by (seed, step), so a resumed run takes the
+optimizer call): draws for the output node first, then the others. Everything random is seeded by (seed, step), so a resumed run takes the
 same step again. The step returns its `StepRecord`; the trainer records it.
 """
 
@@ -39,7 +40,7 @@ import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from semgrad.autograd.backward import BackwardResult
 from semgrad.data.example import Example
@@ -66,6 +67,7 @@ __all__ = [
     "SearchHost",
     "blame",
     "check_method",
+    "demo_names",
     "demo_source",
     "encode_demos",
     "search_step",
@@ -80,41 +82,55 @@ class DemoSource(Protocol):
 
 
 DemoSourceFactory = Callable[[Sequence[ExampleResult], Graph, Splits], DemoSource | None]
-"""Builds the step's pool from the training results the incumbent got right (and the graph
-and splits, for labelled demonstrations when nothing succeeded yet); None: no pool."""
+"""Builds the step's pool from the training results scored while looking for mistakes (and
+the graph and splits, for labelled demonstrations when nothing succeeded yet); None: no
+pool."""
 
 
-def demo_source(right: Sequence[ExampleResult], graph: Graph, splits: Splits) -> DemoSource | None:
-    """The pool of `semgrad.optim.demos`: demonstrations harvested from successful traces
-    (`harvest`), or labelled from training examples when none succeeded (`labelled`).
-    None when that module is not installed, or the graph has no demonstration parameter."""
-    if not any(p.role == "demos" for _, p in graph.named_parameters()):
+def demo_names(graph: Graph) -> list[str]:
+    """The graph's demonstration parameters (``<node>.demos``), in topological order: every
+    LLM node's with `semgrad.optim.demos` (``graph.named_demos()``), else the parameters
+    whose role is ``"demos"``."""
+    named = getattr(graph, "named_demos", None)
+    if callable(named):
+        return [str(name) for name, _ in named()]
+    return [name for name, p in graph.named_parameters() if p.role == "demos"]
+
+
+def demo_source(
+    results: Sequence[ExampleResult], graph: Graph, splits: Splits
+) -> DemoSource | None:
+    """The pool of `semgrad.optim.demos`: demonstrations harvested from the successful
+    traces among `results` (`harvest`), or, when none succeeded, labelled from the training
+    examples' targets (`labelled`, for the output node, with `results` as the traces that
+    show what it reads). None when that module is not there or the graph has no
+    demonstrations."""
+    if not demo_names(graph):
         return None
     try:
         demos = importlib.import_module("semgrad.optim.demos")
     except ImportError:
         return None
-    pool: DemoSource = demos.harvest(list(right), graph)
-    if right:
-        return pool
-    labelled: DemoSource = demos.labelled(list(splits.train), graph, splits.metric)
-    return labelled
+    pool = demos.harvest(list(results), graph)
+    if len(pool):
+        return cast(DemoSource, pool)
+    return cast(DemoSource, demos.labelled(list(splits.train), graph, splits.metric, list(results)))
 
 
 def encode_demos(demos: Sequence[Any]) -> str:
-    """The text of a demonstrations parameter holding `demos` (JSON; each demonstration's
-    ``to_dict()`` when it has one)."""
+    """The state-dict text of a demonstrations parameter holding `demos`: the JSON list of
+    each demonstration's ``to_dict()`` (`DemoParameter.to_text`'s form)."""
     rows = [d.to_dict() if hasattr(d, "to_dict") else d for d in demos]
-    return json.dumps(rows, ensure_ascii=False, sort_keys=True)
+    return json.dumps(rows, ensure_ascii=False)
 
 
 def check_method(method: str, graph: Graph) -> None:
     """Refuse, before any model call, a method the graph cannot be optimized with."""
-    if method == "demos" and not any(p.role == "demos" for _, p in graph.named_parameters()):
+    if method == "demos" and not demo_names(graph):
         raise ConfigError(
             'method = "demos" changes only demonstrations, and this graph has no '
-            'demonstrations parameter (role "demos"); use the default method "search" or '
-            '"paper", or a graph whose LLM nodes have demonstrations',
+            "demonstrations parameter (no LLM node); use the default method "
+            '"search" or "paper"',
             key="optimizer.method",
         )
 
@@ -299,41 +315,63 @@ class _Step:
             error = "; ".join(errors) or "the proposal repeats the current text"
         return _Candidate(index, kind, changes, error, temperature, sample_index, list(proposals))
 
-    def _demo_candidate(self, pool: DemoSource | None, order: list[str]) -> _Candidate | None:
-        """A change of one node's demonstrations (the blamed node's when it has a
-        demonstrations parameter, else round-robin by step), or None without a pool."""
-        demo_params = [name for name, p in self.host.graph.named_parameters() if p.role == "demos"]
-        if pool is None or not demo_params:
-            return None
-        nodes = [n.rsplit(".", 1)[0] for n in order]
-        blamed = [d for d in demo_params if d.rsplit(".", 1)[0] in nodes]
-        name = blamed[0] if blamed else demo_params[self.step % len(demo_params)]
-        node = name.rsplit(".", 1)[0]
-        drawn = pool.sample(node, self.cfg.demos, self._rng(f"demos/{name}"))
-        if not drawn:
-            return _Candidate(0, "demos", error=f"no demonstrations for node {node!r} yet")
-        text = encode_demos(drawn)
-        if text == self.incumbent[name]:
-            return _Candidate(0, "demos", error="the draw repeats the current demonstrations")
-        return _Candidate(0, "demos", {name: text})
+    def _demo_candidates(
+        self, pool: DemoSource | None, order: list[str], count: int
+    ) -> list[_Candidate]:
+        """Up to `count` changes of one node's demonstrations each: seeded draws from the
+        pool for the nodes the gradients blame (in blame order), then the output node,
+        then the others, cycling with a new draw when there are more candidates than nodes.
+        Nodes the pool has nothing for are skipped; no pool, no candidates."""
+        names = demo_names(self.host.graph)
+        if pool is None or not names or count <= 0:
+            return []
+        node_of = {name: name.rsplit(".", 1)[0] for name in names}
+        blamed = [n.rsplit(".", 1)[0] for n in order]
+        output = self.host.graph.output
+        ranked = sorted(
+            names,
+            key=lambda n: (
+                blamed.index(node_of[n]) if node_of[n] in blamed else len(blamed),
+                node_of[n] != output,
+                names.index(n),
+            ),
+        )
+        draws: list[tuple[str, tuple[Any, ...]]] = []
+        for round_ in range(count):
+            for name in ranked:
+                if len(draws) == count:
+                    break
+                node = node_of[name]
+                what = f"demos/{node}" if round_ == 0 else f"demos/{node}/{round_}"
+                drawn = tuple(pool.sample(node, self.cfg.demos, self._rng(what)))
+                if drawn:
+                    draws.append((name, drawn))
+            if not draws:
+                break  # the pool has nothing for any node
+        out = []
+        for name, drawn in draws[:count]:
+            text = encode_demos(drawn)
+            if text == self.incumbent.get(name, encode_demos(())):
+                out.append(_Candidate(0, "demos", error="the draw repeats the current demos"))
+            else:
+                out.append(_Candidate(0, "demos", {name: text}))
+        return out
 
     async def candidates(
-        self, right: Sequence[ExampleResult], order: list[str]
+        self, scored: Sequence[ExampleResult], order: list[str]
     ) -> list[_Candidate]:
         host, cfg = self.host, self.cfg
-        pool = host.demo_source(right, host.graph, host.splits)
+        pool = host.demo_source(scored, host.graph, host.splits)
         out: list[_Candidate] = []
         if cfg.method == "demos":
-            demo = self._demo_candidate(pool, order)
-            out = [demo] if demo is not None else []
+            out = self._demo_candidates(pool, order, cfg.candidates)
         else:
-            demo = self._demo_candidate(pool, order)
-            text_slots = cfg.candidates - (1 if demo is not None else 0)
-            text = await self._text_candidates(order, text_slots)
+            demos = self._demo_candidates(pool, order, 1 if cfg.candidates > 2 else 0)
+            text = await self._text_candidates(order, cfg.candidates - len(demos))
             # Order: node, full, demos, samples.
             head = [c for c in text if c.kind in ("node", "full")]
             tail = [c for c in text if c.kind == "sample"]
-            out = [*head, *([demo] if demo is not None else []), *tail][: cfg.candidates]
+            out = [*head, *demos, *tail][: cfg.candidates]
         seen = [self.incumbent]
         for i, cand in enumerate(out):
             cand.index = i
@@ -422,7 +460,7 @@ async def search_step(host: SearchHost) -> StepRecord:
         if cfg.method != "demos" and batch:
             backward, gradients = await host.backprop(batch)
             order, why = blame(s._text_params(), step)
-        cands = await s.candidates(right, order)
+        cands = await s.candidates(wrong + right, order)
 
         # Screen: the minibatch plus a seeded draw of validation items.
         gate_items = list(host.splits.gate)
