@@ -85,6 +85,9 @@ def upper_for_final(request: Request) -> str:
 
 
 def config(**overrides: Any) -> RunConfig:
+    """A run of the default method; without demonstration candidates (`demos = 0`) unless
+    a test asks for them, so the text candidates are what is tested."""
+    overrides["optimizer"] = {"demos": 0, **dict(overrides.get("optimizer") or {})}
     base: dict[str, Any] = {
         "name": "t",
         "steps": 1,
@@ -104,6 +107,7 @@ def test_the_search_is_the_default_and_learns_the_format(tmp_path: Path) -> None
     cfg = config(steps=2)
     assert cfg.optimizer.method == "search"
     assert cfg.optimizer.batch_size == 4 and cfg.optimizer.gate == "early-stop"
+    assert config_from_dict({**cfg.model_dump(), "optimizer": {}}).optimizer.demos == 3
     result = optimize(cfg, tmp_path / "run", llms=models(upper_for_final), splits=splits())
     assert result.status == "finished"
     assert result.initial_test == 0.0 and result.final_test == 1.0
@@ -370,7 +374,7 @@ def test_a_demos_run_changes_only_the_demonstrations(tmp_path: Path) -> None:
 
 def test_the_search_offers_a_demos_candidate_beside_the_text_edits(tmp_path: Path) -> None:
     graph = with_demos(hint_graph(1), "hint_1")
-    cfg = config(optimizer={"candidates": 4})
+    cfg = config(optimizer={"candidates": 4, "demos": 3})
     trainer = Trainer(graph, splits(), tmp_path / "run", config=cfg, llms=models(upper_for_final))
     trainer.demo_source = lambda results, g, s: FakePool(g)
     trainer_run(trainer)
@@ -487,6 +491,23 @@ def test_the_demos_method_on_a_graph_without_demonstrations_is_a_config_error(
     from semgrad.graph.core import FunctionNode
 
     graph = Graph(["question"], [FunctionNode("out", ("question",), "identity")], "out")
-    cfg = config(optimizer={"method": "demos"})
+    cfg = config(optimizer={"method": "demos", "demos": 3})
     with pytest.raises(ConfigError, match="no demonstrations parameter"):
         Trainer(graph, splits(), tmp_path / "run", config=cfg, llms=models(upper_for_final))
+
+
+def test_method_settings_have_their_defaults_and_errors_name_the_key() -> None:
+    from semgrad.errors import ConfigError
+
+    base = {"graph": {"hints": 2}, "data": {"train": "arith:train", "test": "arith:test"}}
+    paper = config_from_dict({**base, "optimizer": {"method": "paper"}}).optimizer
+    assert (paper.batch_size, paper.gate) == (2, "full")
+    search = config_from_dict(base).optimizer
+    assert (search.method, search.batch_size, search.gate) == ("search", 4, "early-stop")
+    assert (search.candidates, search.screen_size, search.gate_margin) == (4, 8, 1)
+    with pytest.raises(ConfigError, match="optimizer"):
+        config_from_dict({**base, "optimizer": {"gate": "none"}})
+    with pytest.raises(ConfigError, match="demos >= 1"):
+        config_from_dict({**base, "optimizer": {"method": "demos", "demos": 0}})
+    with pytest.raises(ConfigError, match=r"optimizer\.method"):
+        config_from_dict({**base, "optimizer": {"method": "gepa"}})

@@ -102,7 +102,8 @@ class OptimizerConfig(StrictConfig):
     gate_rule: Literal["margin", "sign"] = "margin"  # the paired gate's rule (gate.py)
     gate_margin: int = Field(1, ge=1, le=1024)  # wins - losses needed ("margin")
     gate_level: float = Field(0.05, gt=0.0, lt=1.0)  # the sign test's level ("sign")
-    demos: int = Field(3, ge=1, le=16)  # demonstrations per node in a demos candidate
+    # Demonstrations per node in a demos candidate; 0: no demos candidates.
+    demos: int = Field(3, ge=0, le=16)
     rejected: int = Field(3, ge=0, le=16)  # recently rejected texts shown to the optimizer
 
     @model_validator(mode="before")
@@ -115,6 +116,8 @@ class OptimizerConfig(StrictConfig):
         index = 0 if method == "paper" else 1
         filled = {key: values[index] for key, values in _METHOD_DEFAULTS.items()}
         out = {**filled, **data}
+        if method == "demos" and out.get("demos") == 0:
+            raise ValueError('method = "demos" needs demos >= 1 (demonstrations per node)')
         if method in ("search", "demos") and out.get("gate") == "none":
             raise ValueError(
                 f'gate = "none" is an ablation of the paper method; the {method} method '

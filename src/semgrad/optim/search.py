@@ -323,7 +323,7 @@ class _Step:
         then the others, cycling with a new draw when there are more candidates than nodes.
         Nodes the pool has nothing for are skipped; no pool, no candidates."""
         names = demo_names(self.host.graph)
-        if pool is None or not names or count <= 0:
+        if pool is None or not names or count <= 0 or self.cfg.demos == 0:
             return []
         node_of = {name: name.rsplit(".", 1)[0] for name in names}
         blamed = [n.rsplit(".", 1)[0] for n in order]
@@ -361,7 +361,7 @@ class _Step:
         self, scored: Sequence[ExampleResult], order: list[str]
     ) -> list[_Candidate]:
         host, cfg = self.host, self.cfg
-        pool = host.demo_source(scored, host.graph, host.splits)
+        pool = host.demo_source(scored, host.graph, host.splits) if cfg.demos else None
         out: list[_Candidate] = []
         if cfg.method == "demos":
             out = self._demo_candidates(pool, order, cfg.candidates)
