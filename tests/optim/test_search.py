@@ -511,3 +511,12 @@ def test_method_settings_have_their_defaults_and_errors_name_the_key() -> None:
         config_from_dict({**base, "optimizer": {"method": "demos", "demos": 0}})
     with pytest.raises(ConfigError, match=r"optimizer\.method"):
         config_from_dict({**base, "optimizer": {"method": "gepa"}})
+
+
+def test_the_sign_rule_accepts_a_significant_win(tmp_path: Path) -> None:
+    cfg = config(optimizer={"gate_rule": "sign", "gate_level": 0.05})
+    optimize(cfg, tmp_path / "run", llms=models(upper_for_final), splits=splits())
+    step = history(tmp_path / "run")[0]
+    assert step.accepted and step.decision is not None
+    assert step.decision.rule == "sign<=0.05" and step.decision.wins == 6
+    assert step.decision.p_value == pytest.approx(1 / 64)
