@@ -118,6 +118,14 @@ def test_the_search_is_the_default_and_learns_the_format(tmp_path: Path) -> None
     assert first.screen_items[:4] == [b.id for b in first.batch]
     assert len(first.screen_items) == 4 + 6
     assert [c.kind for c in first.candidates] == ["node", "full", "sample", "sample"]
+    # One optimizer call per parameter at temperature 0 (the one-node edit is the blamed
+    # parameter's), one per sample: each recorded once.
+    assert len(first.proposals) == 3 + 2
+    assert [p["parameter"] for p in first.proposals[:3]] == [
+        "hint_1.instruction",
+        "hint_2.instruction",
+        "final.instruction",
+    ]
     assert first.blame["order"] and "round-robin" in first.blame["why"]
     assert first.accepted and first.changed == ["final.instruction"]
     assert first.decision is not None and first.decision.accepted

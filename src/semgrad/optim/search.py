@@ -509,8 +509,9 @@ async def search_step(host: SearchHost) -> StepRecord:
         batch=[batch_item(r) for r in batch],
         backward=[b.to_dict() for b in backward],
         gradients=gradients,
-        proposals=[p.to_dict() for c in cands for p in c.proposals],
-        changed=sorted(winner.changes) if winner else [],
+        # Each optimizer reply once (the one-node candidate shares the full edit's).
+        proposals=[p.to_dict() for p in {id(p): p for c in cands for p in c.proposals}.values()],
+        changed=_in_order(winner.changes, s.incumbent) if winner else [],
         candidate_score=shown.gate.score if shown and shown.gate else None,
         incumbent_score=incumbent_score,
         accepted=winner is not None,
@@ -522,6 +523,12 @@ async def search_step(host: SearchHost) -> StepRecord:
         blame={"order": order, "why": why},
         decision=_decision(winner.decision) if winner else None,
     )
+
+
+def _in_order(changes: Mapping[str, str], state: Mapping[str, str]) -> list[str]:
+    """The names changed, in the graph's parameter order (a node's demos that were empty,
+    and so absent from the state, last)."""
+    return [*(n for n in state if n in changes), *(n for n in changes if n not in state)]
 
 
 def _validation_mean(cand: _Candidate, screen_val: set[str]) -> float | None:
