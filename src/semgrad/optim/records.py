@@ -4,8 +4,10 @@
 Every record is a frozen dataclass with ``to_dict()`` (plain JSON types, what the file
 holds) and ``from_dict(d)`` (the inverse; tolerant of files written before a field
 existed). One history line is ``StepRecord.to_dict()``; it carries ``"version":
-HISTORY_VERSION``. Lines without a version (written before this module) are version 0 and
-read through the same ``from_dict``; the one meaning that changed is fixed on reading: an
+HISTORY_VERSION`` (2: a search step's line adds its candidates; see `StepRecord`). Lines
+of version 1, and lines without a version (written before this module: version 0), are
+read through the same ``from_dict``; for version 0 the one meaning that changed is fixed
+on reading: an
 early-stopped gate's mean over the items it scored was written as the candidate's score,
 and is read as a partial score (``GateResult.partial_mean``) with no candidate score.
 

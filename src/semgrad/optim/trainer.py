@@ -1,6 +1,8 @@
-"""The training loop: semantic gradient descent with an update gate, checkpointed per step.
+"""The training loop: text steps by the method `[optimizer] method` names, checkpointed per step.
 
-One step (ALGORITHMS.md §3):
+The default method, ``search``, takes each text step by `semgrad.optim.search.search_step`
+(ALGORITHMS.md §3b: candidates, screen, paired gate). The method ``paper`` is the
+reference protocol, one step (ALGORITHMS.md §3):
  1. pick k training examples the current graph gets wrong (forward passes, cached);
  2. backpropagate the metric's feedback through each of their traces;
  3. ask the optimizer model for a new text per parameter (propose), apply it;
