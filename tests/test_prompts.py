@@ -57,7 +57,7 @@ def test_forward_hint_node_snapshot() -> None:
 def test_versions() -> None:
     assert prompts.BACKWARD_VERSION == "backward/1"
     assert prompts.OPTIMIZER_VERSION == "optimizer/5"
-    assert prompts.OPTIMIZER_SEARCH_VERSION == "optimizer-search/1"
+    assert prompts.OPTIMIZER_SEARCH_VERSION == "optimizer-search/2"
 
 
 def test_backward_neighbors_snapshot() -> None:
@@ -163,6 +163,41 @@ def test_optimizer_search_snapshot() -> None:
         "instruction", "Solve step by step.", [*examples, no_answer], style="search"
     )
     check("optimizer_search_format", render(msgs))
+
+
+
+
+def test_optimizer_search_incumbent_snapshot() -> None:
+    # The search shows the current text's validation score and the recently rejected texts
+    # with theirs; the paper style ignores both (its text stays byte-identical).
+    examples = [
+        prompts.OptimizerExample(
+            {"question": "What is 6 times 7?"},
+            "Answer: 13",
+            ['The expected output is: "42". The answer given was "13".'],
+            correct=False,
+            answer_found=True,
+        )
+    ]
+    rejected = [("Answer quickly.", 0.3), ("Think about it.", 0.35)]
+    msgs = prompts.render_optimizer(
+        "instruction",
+        "Solve step by step.",
+        examples,
+        style="search",
+        score=0.4,
+        rejected=rejected,
+    )
+    check("optimizer_search_incumbent", render(msgs))
+    paper = prompts.render_optimizer(
+        "instruction",
+        "Solve step by step.",
+        examples,
+        style="paper",
+        score=0.4,
+        rejected=rejected,
+    )
+    assert paper == prompts.render_optimizer("instruction", "Solve step by step.", examples)
 
 
 def test_judge_snapshot() -> None:

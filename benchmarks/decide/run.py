@@ -73,7 +73,9 @@ METHODS: dict[str, dict[str, Any] | None] = {
     "initial": None,
     # The reference protocol: batch of 2 failures, one proposal per parameter, full update,
     # strict gate on the training split.
-    "paper": {"gate": "train", "optimizer": {}},
+    "paper": {"gate": "train", "optimizer": {"method": "paper"}},
+    # semgrad's default: gradient-guided candidate search with a paired gate on validation.
+    "search": {"gate": "val", "optimizer": {"method": "search"}},
 }
 # Which budget a request counts against, by the phase that made it.
 ROLE_OF_PHASE = {

@@ -207,7 +207,7 @@ mistake); ``search``: the candidate search's, which asks for an answer format on
 final answer's format was wrong (ALGORITHMS.md §3b)."""
 
 OPTIMIZER_VERSION = "optimizer/5"
-OPTIMIZER_SEARCH_VERSION = "optimizer-search/1"
+OPTIMIZER_SEARCH_VERSION = "optimizer-search/2"
 
 
 @dataclass(frozen=True)
@@ -240,6 +240,8 @@ def render_optimizer(
     history: Sequence[tuple[str, float]] = (),
     *,
     style: OptimizerStyle = "paper",
+    score: float | None = None,
+    rejected: Sequence[tuple[str, float]] = (),
 ) -> tuple[Message, ...]:
     """Ask for an improved parameter text, returned between <improved> tags (parsed strictly).
 
@@ -254,6 +256,11 @@ def render_optimizer(
     answer rather than this component's output is labelled so. The ``paper`` style always
     asks for the answer format the feedback shows; the ``search`` style only when the final
     answer had no recognisable answer in it.
+
+    The ``search`` style also shows the current text's `score` on the validation items and
+    the `rejected` texts (recently tried, gated, not better) with theirs, so the optimizer
+    neither proposes them again nor mistakes the current text for a failure; the ``paper``
+    style ignores both.
     """
     wrong = [ex.correct is not True for ex in examples]
     kinds = {ex.about for ex in examples}
@@ -270,8 +277,12 @@ def render_optimizer(
         intro = (
             f"The system answered these examples correctly (its inputs, its output, and {what}):"
         )
+    search = style == "search"
+    scored = (
+        f", which scores {score:.2f} on validation examples" if search and score is not None else ""
+    )
     parts = [
-        f'An assistant, one component of a larger system, was given this {role}:\n"{current.strip()}"',
+        f'An assistant, one component of a larger system, was given this {role}{scored}:\n"{current.strip()}"',
         intro,
     ]
     mixed = any(wrong) and not all(wrong)
@@ -288,6 +299,14 @@ def render_optimizer(
     if history:
         lines = "\n".join(f'- score {score:.2f}: "{text.strip()}"' for text, score in history)
         parts.append(f"Earlier versions of the {role} and their scores:\n{lines}")
+    shown_rejected = rejected if search else ()
+    if shown_rejected:
+        lines = "\n".join(f'- score {s:.2f}: "{text.strip()}"' for text, s in shown_rejected)
+        better = f" (the current one scores {score:.2f})" if score is not None else ""
+        parts.append(
+            f"These versions of the {role} were tried recently and did not do better"
+            f"{better}:\n{lines}"
+        )
     aim = (
         "would have avoided these mistakes"
         if any(wrong)
@@ -309,7 +328,8 @@ def render_optimizer(
     parts.append(
         f"Write a better {role} for the assistant. Keep what works and add specific "
         f"guidance that {aim}. {fmt}The new {role} must differ from "
-        f"the old one and must not mention these examples. Reply with only the new {role} "
+        f"the old one{' and from the rejected ones' if shown_rejected else ''} and must not "
+        f"mention these examples. Reply with only the new {role} "
         f"between <improved> and </improved>."
     )
     return (Message("user", "\n\n".join(parts)),)

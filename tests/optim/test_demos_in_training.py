@@ -40,6 +40,7 @@ def test_demos_ride_along_a_text_optimization_run(tmp_path: Path) -> None:
         llms={"forward": llm, "backward": llm, "optimizer": llm},
         run_dir=run_dir,
         steps=1,
+        optimizer={"method": "paper"},
     )
     assert result.status == "finished" and result.final_test == 1.0
     [step] = read_history(run_dir / "history.jsonl")

@@ -81,6 +81,8 @@ def test_the_paper_protocol_replays_a_recorded_run(tmp_path: Path) -> None:
     cfg_dict = {k: v for k, v in recorded_config.items() if k != "base_dir"}
     cfg_dict["models"] = {**cfg_dict["models"], "cache_mode": "off"}
     cfg_dict["models"].pop("cache", None)
+    # Recorded before methods existed: the paper protocol was the only one.
+    cfg_dict["optimizer"] = {"method": "paper", **cfg_dict.get("optimizer", {})}
     cfg = config_from_dict(cfg_dict)
     cache = _load_cache(tmp_path / "replay.sqlite")
     try:

@@ -87,6 +87,8 @@ def models() -> dict[str, ScriptedLLM]:
 
 
 def config(**overrides: object) -> object:
+    """A run of the paper method (these tests pin its protocol; tests/optim/test_search*.py
+    cover the default method)."""
     base: dict[str, object] = {
         "name": "t",
         "steps": 2,
@@ -95,6 +97,7 @@ def config(**overrides: object) -> object:
         "models": {"cache_mode": "off"},
     }
     base.update(overrides)
+    base["optimizer"] = {"method": "paper", **dict(overrides.get("optimizer") or {})}  # type: ignore[call-overload]
     return config_from_dict(base)
 
 

@@ -140,11 +140,15 @@ class EvalResult:
         return out
 
 
-async def _score(metric: Metric, trace: Trace, example: Example, ctx: RunContext) -> Score:
+async def _score(
+    metric: Metric, trace: Trace, example: Example, ctx: RunContext, *, notes: bool = True
+) -> Score:
     if trace.output is None:
         score = Score(value=0.0, feedback=f"The system failed: {trace.error}", prediction="")
     else:
         score = await score_output(metric, trace.output, example, ctx)
+    if not notes:
+        return score
     answer_from = _answer_nodes(trace)
     cut_off = [(n.node, n.usage.completion_tokens) for n in trace.truncated if n.node in answer_from]
     return note_truncation(score, cut_off, trace.output_node)
@@ -171,12 +175,16 @@ async def aevaluate(
     *,
     meter: Meter | None = None,
     on_result: Callable[[ExampleResult], None] | None = None,
+    truncation_notes: bool = True,
 ) -> EvalResult:
     """Run and score every example concurrently; results come back in input order.
 
     `metric` may be anything `resolve_metric` takes (a name, ``module:function``, a
     function returning a bool, a number or a `Score`); an async metric (the LLM judge) is
-    awaited with `ctx`.
+    awaited with `ctx`. With `truncation_notes` (the default) the feedback of an example
+    whose answer was read from a reply cut off at max_tokens says so; the paper's protocol
+    turns it off, to give the backward model exactly the reference feedback (the cut-off
+    reply is marked in the trace either way).
     """
     resolved = resolve_metric(metric)
     before = meter.snapshot() if meter is not None else None
@@ -185,7 +193,7 @@ async def aevaluate(
 
     async def done(i: int, trace: Trace) -> None:
         # Score as each example finishes, so progress shows the running score.
-        score = await _score(resolved, trace, examples[i], ctx)
+        score = await _score(resolved, trace, examples[i], ctx, notes=truncation_notes)
         scored[i] = ExampleResult(examples[i], trace, score)
         if on_result is not None:
             on_result(scored[i])

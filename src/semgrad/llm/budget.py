@@ -9,6 +9,13 @@ the reservation when the reply arrives.
 
 Limits are named ``calls`` / ``tokens`` (all phases) or ``<phase>.calls`` /
 ``<phase>.tokens`` (``forward``, ``backward``, ``optimizer``, ``evaluation``, ``edges``).
+
+Budgets in **requests** count every request, cache hits included, so runs of different
+methods (or libraries) compare at equal cost whatever their cache held (BENCHMARKS.md §3):
+``requests`` (all), ``requests.forward`` (the forward model's: the phases ``forward``,
+``evaluation`` and ``edges``) and ``requests.strong`` (the strong models': ``backward`` and
+``optimizer``). They are counted by `RequestBudgetLLM`, which sits outside the cache; a
+request is counted when it is made, answered or not, and refused once a limit is reached.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 from semgrad.errors import BudgetExceededError, ConfigError
 from semgrad.llm.types import ALL_PHASES, LLM, Request, Response, Wrapper
 
-__all__ = ["Budget", "BudgetedLLM", "worst_case_tokens"]
+__all__ = ["REQUEST_KINDS", "Budget", "BudgetedLLM", "RequestBudgetLLM", "worst_case_tokens"]
 
 _TEMPLATE_MARGIN = 16  # chat-template tokens per message, generously
 
@@ -30,8 +37,25 @@ def worst_case_tokens(request: Request) -> int:
     return prompt + request.max_tokens
 
 
+# Which request budget each phase's requests count against.
+REQUEST_KINDS: dict[str, str] = {
+    "forward": "forward",
+    "evaluation": "forward",
+    "edges": "forward",
+    "backward": "strong",
+    "optimizer": "strong",
+}
+
+
 def _valid_keys() -> list[str]:
-    return ["calls", "tokens", *(f"{p}.{r}" for p in ALL_PHASES for r in ("calls", "tokens"))]
+    return [
+        "calls",
+        "tokens",
+        *(f"{p}.{r}" for p in ALL_PHASES for r in ("calls", "tokens")),
+        "requests",
+        "requests.forward",
+        "requests.strong",
+    ]
 
 
 @dataclass
@@ -88,6 +112,18 @@ class Budget:
                     self._reserved[key] -= reserved
                     self.spent[key] += used
 
+    def count_request(self, request: Request) -> None:
+        """Count one request (cache hit or not) against ``requests`` and
+        ``requests.<kind>``, or raise `BudgetExceededError` without counting it."""
+        keys = ("requests", f"requests.{REQUEST_KINDS.get(request.phase, 'forward')}")
+        with self._lock:
+            for key in keys:
+                limit = self.limits.get(key)
+                if limit is not None and self.spent[key] + 1 > limit:
+                    raise BudgetExceededError(key, limit, self.spent[key])
+            for key in keys:
+                self.spent[key] += 1
+
     def remaining(self) -> dict[str, int]:
         return {k: v - self.spent[k] for k, v in self.limits.items()}
 
@@ -111,3 +147,16 @@ class BudgetedLLM(Wrapper):
             raise
         self.budget.settle(reservation, response.usage.total_tokens)
         return response
+
+
+class RequestBudgetLLM(Wrapper):
+    """Counts every request against the request budgets; sits outside the cache, so a
+    cache hit counts as a request (and is refused once a request limit is reached)."""
+
+    def __init__(self, inner: LLM, budget: Budget) -> None:
+        super().__init__(inner)
+        self.budget = budget
+
+    async def complete(self, request: Request) -> Response:
+        self.budget.count_request(request)
+        return await self._inner.complete(request)

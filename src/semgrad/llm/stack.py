@@ -8,6 +8,7 @@ retries with `max_attempts`, and in-flight requests to an embedded model bounded
 slots (a server bounds its own).
 
 MeteredLLM      outermost: sees every request, cache hits included
+ RequestBudgetLLM  counts every request against the request budgets (hits included)
   CachedLLM     a hit returns here: no retry, no concurrency slot, no model call
    BudgetedLLM  a miss is checked against the budget before any model call
     RetryingLLM waits between attempts *outside* the limiter, so a request sleeping
@@ -25,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from semgrad.llm.budget import Budget, BudgetedLLM
+from semgrad.llm.budget import Budget, BudgetedLLM, RequestBudgetLLM
 from semgrad.llm.cache import Cache, CachedLLM
 from semgrad.llm.config import ModelConfig, ModelsConfig
 from semgrad.llm.factory import close_client, default_cache_path, make_client
@@ -54,8 +55,9 @@ def build_llm(
     budget: Budget | None = None,
     cache_namespace: str | None = None,
 ) -> LLM:
-    """Wrap `client` as Meter(Cache(Budget(Retry(Limit(client))))), leaving out the layers not
-    asked for. `cache_namespace` replaces a server's base URL in the cache keys (`CachedLLM`).
+    """Wrap `client` as Meter(RequestBudget(Cache(Budget(Retry(Limit(client)))))), leaving out
+    the layers not asked for. `cache_namespace` replaces a server's base URL in the cache
+    keys (`CachedLLM`).
 
     `retry=None` disables retrying; the default retries transient failures up to 5 times.
     With a `meter`, retries are also counted in it, per node and phase.
@@ -69,6 +71,8 @@ def build_llm(
         llm = BudgetedLLM(llm, budget)
     if cache is not None:
         llm = CachedLLM(llm, cache, namespace=cache_namespace)
+    if budget is not None:
+        llm = RequestBudgetLLM(llm, budget)
     if meter is not None:
         llm = MeteredLLM(llm, meter)
     return llm

@@ -23,6 +23,7 @@ __all__ = [
     "DataConfig",
     "EdgesConfig",
     "GraphConfig",
+    "Method",
     "ModelConfig",
     "ModelsConfig",
     "OptimizerConfig",
@@ -61,18 +62,68 @@ class DataConfig(StrictConfig):
     metric_options: dict[str, Any] = Field(default_factory=dict)
 
 
+Method = Literal["search", "paper", "demos"]
+"""How a text step is taken (README, "Which method to use when"):
+
+- ``search`` (default): gradient-guided candidate search (ALGORITHMS.md §3b): a minibatch of
+  mistakes, semantic backprop, a few small candidate edits, a screen on the minibatch plus
+  a few validation items, a paired gate against the incumbent on the same items;
+- ``paper``: the paper's protocol exactly (§3): a batch of 2 mistakes, one proposal per
+  parameter, a full update, a strict gate (score > incumbent's);
+- ``demos``: the search with demonstration changes only (no optimizer-model call).
+"""
+
+# Settings whose default depends on the method: (paper, search and demos).
+_METHOD_DEFAULTS: dict[str, tuple[object, object]] = {
+    "batch_size": (2, 4),
+    "gate": ("full", "early-stop"),
+}
+
+
 class OptimizerConfig(StrictConfig):
+    method: Method = "search"
     name: Literal["sgd", "node"] = "sgd"
-    batch_size: int = Field(2, ge=1, le=64)
+    # Default 2 for the paper method, 4 for the search (see _METHOD_DEFAULTS).
+    batch_size: int = Field(4, ge=1, le=64)
     backward: Literal["neighbors", "independent"] = "neighbors"
     use_gradients: bool = True
     partial: float | None = Field(None, gt=0.0, le=1.0)
     memory: int = Field(0, ge=0, le=32)
-    gate: Literal["full", "early-stop", "none"] = "full"
+    # Default "full" for the paper method; "early-stop" (exact) for the search.
+    gate: Literal["full", "early-stop", "none"] = "early-stop"
     max_tokens: int = Field(400, ge=16, le=8192)
     # When no proposal of a step changed anything (all failed or repeated the old text),
-    # ask once more at this temperature; 0 turns the retry off.
+    # ask once more at this temperature; 0 turns the retry off. The search samples its
+    # diversity candidates at this temperature too.
     retry_temperature: float = Field(0.7, ge=0.0, le=2.0)
+    # -- the search (method "search" / "demos") --
+    candidates: int = Field(4, ge=1, le=32)  # candidate edits per step
+    screen_size: int = Field(8, ge=0, le=1024)  # validation items of the screen
+    gate_rule: Literal["margin", "sign"] = "margin"  # the paired gate's rule (gate.py)
+    gate_margin: int = Field(1, ge=1, le=1024)  # wins - losses needed ("margin")
+    gate_level: float = Field(0.05, gt=0.0, lt=1.0)  # the sign test's level ("sign")
+    # Demonstrations per node in a demos candidate; 0: no demos candidates.
+    demos: int = Field(3, ge=0, le=16)
+    rejected: int = Field(3, ge=0, le=16)  # recently rejected texts shown to the optimizer
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_defaults(cls, data: Any) -> Any:
+        """Fill the settings whose default depends on the method (`_METHOD_DEFAULTS`)."""
+        if not isinstance(data, dict):
+            return data
+        method = data.get("method", "search")
+        index = 0 if method == "paper" else 1
+        filled = {key: values[index] for key, values in _METHOD_DEFAULTS.items()}
+        out = {**filled, **data}
+        if method == "demos" and out.get("demos") == 0:
+            raise ValueError('method = "demos" needs demos >= 1 (demonstrations per node)')
+        if method in ("search", "demos") and out.get("gate") == "none":
+            raise ValueError(
+                f'gate = "none" is an ablation of the paper method; the {method} method '
+                f'always gates (use gate = "full" or "early-stop", or method = "paper")'
+            )
+        return out
 
 
 class EdgesConfig(StrictConfig):

@@ -201,6 +201,7 @@ class Optimizer:
         partial: float | None = None,
         seed: int = 0,
         style: OptimizerStyle = "paper",
+        rejected: int = 3,
     ) -> None:
         if style not in ("paper", "search"):
             raise ConfigError(f"must be 'paper' or 'search', got {style!r}", key="style")
@@ -215,6 +216,11 @@ class Optimizer:
         self.seed = seed
         self.steps = 0
         self._memory: dict[str, _Memory] = {name: _Memory() for name in self.params}
+        # What the search style shows: the incumbent's gate score and, per parameter, the
+        # last `rejected` texts that were gated and not accepted, with their scores.
+        self.score: float | None = None
+        self.rejected_limit = rejected
+        self._rejected: dict[str, list[tuple[str, float]]] = {name: [] for name in self.params}
 
     def zero_grad(self) -> None:
         """Empty every parameter's gradient: the next batch starts from nothing."""
@@ -246,6 +252,13 @@ class Optimizer:
             if name in self._memory:
                 self._memory[name].add(text, score)
 
+    def reject(self, name: str, text: str, score: float) -> None:
+        """Record that `text` for parameter `name` was gated with `score` and not accepted
+        (the search style shows the last few to the optimizer)."""
+        if name in self._rejected and self.rejected_limit:
+            kept = [e for e in self._rejected[name] if e[0] != text] + [(text, score)]
+            self._rejected[name] = kept[-self.rejected_limit :]
+
     @staticmethod
     def _examples(entries: Sequence[GradientEntry]) -> list[OptimizerExample]:
         return [
@@ -263,8 +276,10 @@ class Optimizer:
         *,
         temperature: float = 0.0,
         sample_index: int = 0,
+        only: Sequence[str] | None = None,
     ) -> list[Proposal]:
-        """One optimizer call per trainable parameter that has gradient entries.
+        """One optimizer call per trainable parameter that has gradient entries (of the
+        parameters named in `only`, when given; demonstrations are never rewritten as text).
 
         Reads only ``param.grad``. A `sample_index` > 0 with a `temperature` > 0 asks for
         another, different sample (cached under its own key), e.g. when the first proposals
@@ -273,7 +288,9 @@ class Optimizer:
         ctx = ctx.with_phase("optimizer")
         jobs = []
         for name, param in self.params.items():
-            if not param.requires_grad:
+            if not param.requires_grad or param.role == "demos":
+                continue
+            if only is not None and name not in only:
                 continue
             examples = self._examples(param.grad)
             if examples:
@@ -299,6 +316,8 @@ class Optimizer:
             examples,
             self._memory[name].best(self.memory),
             style=self.style,
+            score=self.score,
+            rejected=self._rejected[name],
         )
         request = Request(
             messages=prompt,
@@ -362,13 +381,22 @@ class Optimizer:
         return proposals
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "steps": self.steps,
             "memory": {n: [list(e) for e in m.entries] for n, m in self._memory.items()},
         }
+        if self.style == "search":
+            state["score"] = self.score
+            state["rejected"] = {n: [list(e) for e in r] for n, r in self._rejected.items()}
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.steps = int(state.get("steps", 0))
+        score = state.get("score")
+        self.score = None if score is None else float(score)
+        for name, entries in dict(state.get("rejected", {})).items():
+            if name in self._rejected:
+                self._rejected[name] = [(str(t), float(s)) for t, s in entries]
         for name, entries in dict(state.get("memory", {})).items():
             if name in self._memory:
                 self._memory[name] = _Memory([(str(t), float(s)) for t, s in entries])

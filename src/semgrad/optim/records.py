@@ -4,8 +4,10 @@
 Every record is a frozen dataclass with ``to_dict()`` (plain JSON types, what the file
 holds) and ``from_dict(d)`` (the inverse; tolerant of files written before a field
 existed). One history line is ``StepRecord.to_dict()``; it carries ``"version":
-HISTORY_VERSION``. Lines without a version (written before this module) are version 0 and
-read through the same ``from_dict``; the one meaning that changed is fixed on reading: an
+HISTORY_VERSION`` (2: a search step's line adds its candidates; see `StepRecord`). Lines
+of version 1, and lines without a version (written before this module: version 0), are
+read through the same ``from_dict``; for version 0 the one meaning that changed is fixed
+on reading: an
 early-stopped gate's mean over the items it scored was written as the candidate's score,
 and is read as a partial score (``GateResult.partial_mean``) with no candidate score.
 
@@ -35,6 +37,8 @@ __all__ = [
     "HISTORY_VERSION",
     "BatchItem",
     "BudgetStopped",
+    "CandidateRecord",
+    "Decision",
     "EdgeStepRecord",
     "ExamplesScored",
     "FinalTestStarted",
@@ -55,7 +59,10 @@ __all__ = [
     "read_history_rows",
 ]
 
-HISTORY_VERSION = 1
+# 2: a step of the candidate search (method "search" / "demos") also records `method`,
+# `candidates`, `screen_items`, `blame` and the winner's paired `decision`; version 1 and
+# version-less lines read as before (no candidates).
+HISTORY_VERSION = 2
 
 StepKind = Literal["edges", "nodes", "both"]
 Spend = dict[str, dict[str, int]]  # phase -> {"calls": n, "prompt_tokens": n, ...}
@@ -156,6 +163,131 @@ class GateResult:
 
 def _gate_or_none(value: Any) -> GateResult | None:
     return GateResult.from_dict(value) if value else None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A paired comparison with the incumbent on the same items (`semgrad.optim.gate.
+    PairedDecision`, as the history holds it): why a candidate was accepted or not."""
+
+    accepted: bool
+    wins: int
+    losses: int
+    ties: int
+    evaluated: int
+    of: int
+    partial: bool
+    rule: str
+    p_value: float | None = None
+
+    @property
+    def net(self) -> int:
+        return self.wins - self.losses
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "wins": self.wins,
+            "losses": self.losses,
+            "ties": self.ties,
+            "evaluated": self.evaluated,
+            "of": self.of,
+            "partial": self.partial,
+            "rule": self.rule,
+            "p_value": self.p_value,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Decision:
+        return cls(
+            accepted=bool(d.get("accepted", False)),
+            wins=int(d.get("wins", 0)),
+            losses=int(d.get("losses", 0)),
+            ties=int(d.get("ties", 0)),
+            evaluated=int(d.get("evaluated", 0)),
+            of=int(d.get("of", 0)),
+            partial=bool(d.get("partial", False)),
+            rule=str(d.get("rule", "")),
+            p_value=_float_or_none(d.get("p_value")),
+        )
+
+
+def _decision_or_none(value: Any) -> Decision | None:
+    return Decision.from_dict(value) if isinstance(value, Mapping) and value else None
+
+
+def _floats(value: Any) -> dict[str, float]:
+    return {str(k): float(v) for k, v in dict(value or {}).items()}
+
+
+CandidateKind = Literal["node", "full", "demos", "sample"]
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One candidate of a search step (ALGORITHMS.md §3b).
+
+    `kind`: ``node`` (one node's instruction, the one the gradients blame), ``full`` (every
+    instruction: the paper's update), ``demos`` (one node's demonstrations), ``sample`` (a
+    seeded temperature sample of the one-node edit). `changes` maps each parameter changed
+    to its new text; `error` says why a candidate could not be made (a failed proposal), in
+    which case it was not scored. `screen` holds its per-item scores on the screen items
+    (an item whose model call failed is left out: no verdict on the graph) and `screen_decision` the comparison with the parent on them; `survived` whether it
+    went on to the gate. `gate` / `decision` are its gate scores and the paired decision
+    against the incumbent (None when it did not reach the gate); `accepted` whether it
+    became the incumbent.
+    """
+
+    index: int
+    kind: CandidateKind
+    changes: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    temperature: float = 0.0
+    sample_index: int = 0
+    proposals: list[dict[str, Any]] = field(default_factory=list)
+    screen: dict[str, float] = field(default_factory=dict)
+    screen_decision: Decision | None = None
+    survived: bool = False
+    gate: GateResult | None = None
+    decision: Decision | None = None
+    accepted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "changes": dict(self.changes),
+            "error": self.error,
+            "temperature": self.temperature,
+            "sample_index": self.sample_index,
+            "proposals": list(self.proposals),
+            "screen": dict(self.screen),
+            "screen_decision": self.screen_decision.to_dict() if self.screen_decision else None,
+            "survived": self.survived,
+            "gate": self.gate.to_dict() if self.gate else None,
+            "decision": self.decision.to_dict() if self.decision else None,
+            "accepted": self.accepted,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CandidateRecord:
+        kind = d.get("kind")
+        error = d.get("error")
+        return cls(
+            index=int(d.get("index", 0)),
+            kind=kind if kind in ("node", "full", "demos", "sample") else "node",
+            changes={str(k): str(v) for k, v in dict(d.get("changes") or {}).items()},
+            error=None if error is None else str(error),
+            temperature=float(d.get("temperature") or 0.0),
+            sample_index=int(d.get("sample_index") or 0),
+            proposals=[dict(p) for p in d.get("proposals") or []],
+            screen=_floats(d.get("screen")),
+            screen_decision=_decision_or_none(d.get("screen_decision")),
+            survived=bool(d.get("survived", False)),
+            gate=_gate_or_none(d.get("gate")),
+            decision=_decision_or_none(d.get("decision")),
+            accepted=bool(d.get("accepted", False)),
+        )
 
 
 @dataclass(frozen=True)
@@ -301,6 +433,13 @@ class StepRecord:
     Swarm runs add `kind` ("edges", "nodes" or "both"), `edges` (the edge step, or None),
     `edge_probabilities` and `kept_edges` after the step; single-graph runs leave `kind`
     None and those fields out of the file.
+
+    A step of the candidate search (version 2) adds `method` ("search" or "demos"; None for
+    the paper method, whose lines are unchanged), its `candidates`, the `screen_items`
+    (minibatch then validation ids) with the `parent_screen` scores on them, `blame` (the
+    node whose instruction the one-node candidates edit, and why), and the winner's paired
+    `decision` (None when nothing was accepted). `changed`, `candidate_score` and `gate`
+    are then the winner's (or, with no winner, the best-gated candidate's).
     """
 
     step: int
@@ -321,6 +460,12 @@ class StepRecord:
     edges: EdgeStepRecord | None = None
     edge_probabilities: dict[str, float] = field(default_factory=dict)
     kept_edges: list[str] = field(default_factory=list)
+    method: str | None = None
+    candidates: list[CandidateRecord] = field(default_factory=list)
+    screen_items: list[str] = field(default_factory=list)
+    parent_screen: dict[str, float] = field(default_factory=dict)
+    blame: dict[str, Any] = field(default_factory=dict)
+    decision: Decision | None = None
     version: int = HISTORY_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -346,6 +491,13 @@ class StepRecord:
             out["edges"] = self.edges.to_dict() if self.edges else None
             out["edge_probabilities"] = dict(self.edge_probabilities)
             out["kept_edges"] = list(self.kept_edges)
+        if self.method is not None:
+            out["method"] = self.method
+            out["candidates"] = [c.to_dict() for c in self.candidates]
+            out["screen_items"] = list(self.screen_items)
+            out["parent_screen"] = dict(self.parent_screen)
+            out["blame"] = dict(self.blame)
+            out["decision"] = self.decision.to_dict() if self.decision else None
         return out
 
     @classmethod
@@ -380,6 +532,12 @@ class StepRecord:
                 str(k): float(v) for k, v in dict(d.get("edge_probabilities") or {}).items()
             },
             kept_edges=[str(k) for k in d.get("kept_edges") or []],
+            method=None if d.get("method") is None else str(d.get("method")),
+            candidates=[CandidateRecord.from_dict(c) for c in d.get("candidates") or []],
+            screen_items=[str(i) for i in d.get("screen_items") or []],
+            parent_screen=_floats(d.get("parent_screen")),
+            blame=dict(d.get("blame") or {}),
+            decision=_decision_or_none(d.get("decision")),
             version=version,
         )
 

@@ -1,6 +1,8 @@
-"""The training loop: semantic gradient descent with an update gate, checkpointed per step.
+"""The training loop: text steps by the method `[optimizer] method` names, checkpointed per step.
 
-One step (ALGORITHMS.md §3):
+The default method, ``search``, takes each text step by `semgrad.optim.search.search_step`
+(ALGORITHMS.md §3b: candidates, screen, paired gate). The method ``paper`` is the
+reference protocol, one step (ALGORITHMS.md §3):
  1. pick k training examples the current graph gets wrong (forward passes, cached);
  2. backpropagate the metric's feedback through each of their traces;
  3. ask the optimizer model for a new text per parameter (propose), apply it;
@@ -50,7 +52,6 @@ from semgrad.optim.config import ModelsConfig, OptimizerConfig, RunConfig, confi
 from semgrad.optim.edge_step import EdgeStep, same_wiring
 from semgrad.optim.optimizer import NodeOptimizer, Optimizer, SemanticGradientDescent
 from semgrad.optim.records import (
-    BatchItem,
     BudgetStopped,
     EdgeStepRecord,
     ExamplesScored,
@@ -68,6 +69,13 @@ from semgrad.optim.records import (
     quiet,
 )
 from semgrad.optim.runfiles import RunFiles, atomic_write_json
+from semgrad.optim.search import (
+    DemoSourceFactory,
+    batch_item,
+    check_method,
+    demo_source,
+    search_step,
+)
 from semgrad.optim.splits import Splits, load_splits
 from semgrad.prompts import BACKWARD_VERSION, FORWARD_VERSION, OPTIMIZER_VERSION
 from semgrad.swarm.composite import Swarm
@@ -115,9 +123,13 @@ def make_optimizer(
     options: OptimizerConfig, params: Sequence[tuple[str, Parameter]], *, seed: int
 ) -> Optimizer:
     """The text optimizer `[optimizer]` names, over `params`."""
+    # The search shows the optimizer the incumbent's score and recently rejected texts.
+    search: dict[str, Any] = (
+        {} if options.method == "paper" else {"style": "search", "rejected": options.rejected}
+    )
     if options.name == "node":
         return NodeOptimizer(
-            params, max_tokens=options.max_tokens, memory=options.memory, seed=seed
+            params, max_tokens=options.max_tokens, memory=options.memory, seed=seed, **search
         )
     return SemanticGradientDescent(
         params,
@@ -126,6 +138,7 @@ def make_optimizer(
         partial=options.partial,
         use_gradients=options.use_gradients,
         seed=seed,
+        **search,
     )
 
 
@@ -199,7 +212,10 @@ class Trainer:
         else:
             self.graph = model
             params = list(model.named_parameters())
+        check_method(config.optimizer.method, self.graph)
         self.optimizer = optimizer or make_optimizer(config.optimizer, params, seed=config.seed)
+        # Where the search's demonstration candidates come from (semgrad.optim.demos).
+        self.demo_source: DemoSourceFactory = demo_source
         # State carried in the checkpoint.
         self.step = 0
         self.initial_gate: float | None = None
@@ -331,7 +347,15 @@ class Trainer:
             done += 1
             self.progress(ExamplesScored(what, done, total))
 
-        result = await aevaluate(self.graph, examples, self.splits.metric, ctx, on_result=tick)
+        result = await aevaluate(
+            self.graph,
+            examples,
+            self.splits.metric,
+            ctx,
+            on_result=tick,
+            # The paper's protocol gives the backward model the reference feedback only.
+            truncation_notes=self.config.optimizer.method != "paper",
+        )
         return list(result.results)
 
     @traced("semgrad.gate")
@@ -381,8 +405,24 @@ class Trainer:
 
     # -- one step ----------------------------------------------------------------------
 
+    async def score(
+        self, examples: Sequence[Example], *, what: str, phase: str = "evaluation"
+    ) -> list[ExampleResult]:
+        """Score the current graph on `examples`, per item (what a search step calls)."""
+        return await self._evaluate(examples, phase, what=what)
+
     async def _pick_batch(self, rng: random.Random) -> list[ExampleResult]:
         k = self.config.optimizer.batch_size
+        wrong, right = await self.find_examples(rng, k)
+        # Fewer than k wrong answers in the whole training split: fill with right ones.
+        return (wrong + right)[:k]
+
+    async def find_examples(
+        self, rng: random.Random, k: int
+    ) -> tuple[list[ExampleResult], list[ExampleResult]]:
+        """Training examples in a seeded order, scored by chunks until `k` wrong answers
+        are found: (wrong, right) among those scored. Examples whose model call failed are
+        in neither (a failed call is no mistake of the graph to learn from)."""
         order = list(self.splits.train)
         rng.shuffle(order)
         wrong: list[ExampleResult] = []
@@ -396,10 +436,9 @@ class Trainer:
                 (right if r.score.value >= 1.0 else wrong).append(r)
             if len(wrong) >= k:
                 break
-        # Fewer than k wrong answers in the whole training split: fill with right ones.
-        return (wrong + right)[:k]
+        return wrong, right
 
-    async def _backprop(
+    async def backprop(
         self, batch: Sequence[ExampleResult]
     ) -> tuple[list[BackwardResult], dict[str, list[str]]]:
         """Semantic gradients for the batch: the backward calls made, and the messages each
@@ -422,7 +461,7 @@ class Trainer:
         opt_cfg = self.config.optimizer
         rng = random.Random(f"{self.config.seed}/{step}/batch")
         batch = await self._pick_batch(rng)
-        backward_records, gradients = await self._backprop(batch)
+        backward_records, gradients = await self.backprop(batch)
         proposals = await self.optimizer.propose(self.ctx)
         incumbent_state = self.graph.state_dict()
         changed = self.optimizer.apply(proposals, step=step)
@@ -465,19 +504,7 @@ class Trainer:
             )
         return StepRecord(
             step=step,
-            batch=[
-                BatchItem(
-                    id=r.example.id,
-                    inputs=dict(r.example.inputs),
-                    target=r.example.target,
-                    output=r.trace.output,
-                    score=r.score.value,
-                    feedback=r.score.feedback,
-                    node_outputs={n: t.value for n, t in r.trace.nodes.items()},
-                    node_gradients={n: list(t.grad) for n, t in r.trace.nodes.items()},
-                )
-                for r in batch
-            ],
+            batch=[batch_item(r) for r in batch],
             backward=[b.to_dict() for b in backward_records],
             gradients=gradients,
             proposals=[p.to_dict() for p in proposals],
@@ -548,8 +575,9 @@ class Trainer:
             edges = await self._edge_update(edge_step)
         if kind in (None, "nodes", "both"):
             incumbent = self.graph.state_dict()
+            paper = self.config.optimizer.method == "paper"
             try:
-                record = await self._node_step()
+                record = await (self._node_step() if paper else search_step(self))
             except BaseException:
                 # A stop in the middle of a step (a budget, a cancel, an error) must not
                 # leave a half-gated candidate in place: the checkpoint saves the incumbent.
@@ -720,4 +748,8 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     files = RunFiles(run_dir)
     data = files.read_json(files.config)
     base_dir = data.pop("base_dir", ".")
+    optimizer = data.get("optimizer")
+    if isinstance(optimizer, dict) and "method" not in optimizer:
+        # Recorded before methods existed: the paper protocol was the only one.
+        data["optimizer"] = {"method": "paper", **optimizer}
     return config_from_dict(data, base_dir=base_dir)

@@ -262,6 +262,42 @@ class EdgeStep:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """A paired comparison with the incumbent on the same items."""
+
+    accepted: bool
+    wins: int
+    losses: int
+    ties: int
+    evaluated: int | None
+    of: int | None
+    partial: bool
+    rule: str
+
+    @property
+    def text(self) -> str:
+        scored = f" on {self.evaluated} of {self.of} items" if self.partial else ""
+        return f"+{self.wins} −{self.losses} ={self.ties}{scored} ({self.rule})"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate of a search step (history version 2)."""
+
+    index: int
+    kind: str  # "node", "full", "demos", "sample"
+    changes: Mapping[str, str]
+    error: str
+    sample_index: int
+    screen: tuple[tuple[str, float | None], ...]
+    screen_decision: Decision | None
+    survived: bool
+    gate: Gate | None
+    decision: Decision | None
+    accepted: bool
+
+
+@dataclass(frozen=True)
 class Step:
     """One history line, typed."""
 
@@ -283,6 +319,12 @@ class Step:
     edges: EdgeStep | None = None
     edge_probabilities: tuple[tuple[str, float], ...] = ()
     kept_edges: tuple[str, ...] = ()
+    # A search step (method "search" / "demos"): its candidates and why the winner won.
+    method: str = ""
+    candidates: tuple[Candidate, ...] = ()
+    screen_items: tuple[str, ...] = ()
+    blame: str = ""
+    winner: Decision | None = None
 
     @property
     def label(self) -> str:
@@ -297,6 +339,8 @@ class Step:
         if self.kind == "edges":  # edge steps are not gated: they move the logits
             return "graph changed" if self.changed else "edges moved"
         if not self.changed:
+            if any(c.gate is not None or c.screen for c in self.candidates):
+                return "rejected"  # a search step whose candidates were all turned down
             return "no change"
         return "accepted" if self.accepted else "rejected"
 
@@ -524,6 +568,43 @@ def _step(index: int, row: Mapping[str, Any]) -> Step:
             if (p := _num(v)) is not None
         ),
         kept_edges=_texts(row.get("kept_edges")),
+        method=_text(row.get("method")),
+        candidates=tuple(_candidate(_dict(c)) for c in _list(row.get("candidates"))),
+        screen_items=_texts(row.get("screen_items")),
+        blame=_text(_dict(row.get("blame")).get("why")),
+        winner=_decision(row.get("decision")),
+    )
+
+
+def _decision(value: Any) -> Decision | None:
+    d = _dict(value)
+    if not d:
+        return None
+    return Decision(
+        accepted=d.get("accepted") is True,
+        wins=_int(d.get("wins")) or 0,
+        losses=_int(d.get("losses")) or 0,
+        ties=_int(d.get("ties")) or 0,
+        evaluated=_int(d.get("evaluated")),
+        of=_int(d.get("of")),
+        partial=d.get("partial") is True,
+        rule=_text(d.get("rule")),
+    )
+
+
+def _candidate(c: Mapping[str, Any]) -> Candidate:
+    return Candidate(
+        index=_int(c.get("index")) or 0,
+        kind=_text(c.get("kind")),
+        changes={_text(k): _text(v) for k, v in _dict(c.get("changes")).items()},
+        error=_text(c.get("error")),
+        sample_index=_int(c.get("sample_index")) or 0,
+        screen=tuple((_text(k), _num(v)) for k, v in _dict(c.get("screen")).items()),
+        screen_decision=_decision(c.get("screen_decision")),
+        survived=c.get("survived") is True,
+        gate=_gate(c.get("gate")),
+        decision=_decision(c.get("decision")),
+        accepted=c.get("accepted") is True,
     )
 
 
@@ -764,7 +845,20 @@ def _details(
             where = _text(spec.get("base_url")) or "embedded"
             model_rows.append((role, _text(spec.get("model")), where))
     opt = _dict(config.get("optimizer"))
-    opt_keys = ("name", "batch_size", "backward", "use_gradients", "memory", "gate", "partial")
+    opt_keys = (
+        "method",
+        "name",
+        "batch_size",
+        "backward",
+        "use_gradients",
+        "memory",
+        "gate",
+        "partial",
+        "candidates",
+        "screen_size",
+        "gate_rule",
+        "gate_margin",
+    )
     edges = _dict(config.get("edges"))
     edge_keys = ("schedule", "samples", "batch_size", "lr", "baseline_decay", "temperature")
     data = _dict(config.get("data"))

@@ -613,6 +613,7 @@ def _step_detail(s: Step) -> Html:
     parts: list[Content] = [
         title,
         [el("h4", "Sampled graphs (edge step)"), _sampled_graphs(s.edges)] if s.edges else None,
+        _candidates_table(s) if s.candidates else None,
         None
         if s.kind == "edges"
         else [
@@ -636,6 +637,71 @@ def _step_detail(s: Step) -> Html:
         else None,
     ]
     return el("section", parts, id=s.anchor, class_=f"step {s.decision.replace(' ', '-')}")
+
+
+def _candidates_table(s: Step) -> Html:
+    """A search step's candidates: what each changed, its screen against the incumbent on
+    the same items, whether it survived to the gate, its gate score and paired decision."""
+    rows = []
+    for c in s.candidates:
+        changes: list[Content] = [
+            el("div", el("code", name), " ", _one_line(text)) for name, text in c.changes.items()
+        ]
+        if c.error:
+            changes.append(el("div", el("strong", "not made: "), c.error, class_="error"))
+        screen = c.screen_decision.text if c.screen_decision else "—"
+        if c.gate is None:
+            gate: Content = "—"
+        elif c.gate.partial:
+            gate = [
+                f"{pct(c.gate.mean)} on {_count(c.gate.evaluated)}/{_count(c.gate.of)}",
+                el("br"),
+                el("span", "partial: stopped early", class_="early"),
+            ]
+        else:
+            gate = pct(c.gate.score)
+        decision = c.decision.text if c.decision else "—"
+        outcome = (
+            "accepted"
+            if c.accepted
+            else ("gated" if c.gate else ("screened out" if c.screen else "not scored"))
+        )
+        css = "ok" if c.accepted else ("neutral" if c.error else "bad")
+        rows.append(
+            el(
+                "tr",
+                el("td", str(c.index), class_="num"),
+                el("td", c.kind + (f" #{c.sample_index}" if c.kind == "sample" else "")),
+                el("td", changes),
+                el("td", screen),
+                el("td", gate),
+                el("td", decision),
+                el("td", el("span", outcome, class_=f"badge {css}")),
+            )
+        )
+    why: list[Content] = []
+    if s.blame:
+        why.append(el("p", el("strong", "Blamed node: "), s.blame, class_="muted"))
+    if s.winner is not None:
+        why.append(
+            el(
+                "p",
+                el("strong", "Why the winner won: "),
+                f"paired on the gate items {s.winner.text}",
+            )
+        )
+    head = ("#", "kind", "changes", "screen vs incumbent", "gate", "paired decision", "outcome")
+    return el(
+        "div",
+        el("h4", f"Candidates ({len(s.candidates)}; screen on {len(s.screen_items)} items)"),
+        why,
+        el(
+            "table",
+            el("thead", el("tr", [el("th", h) for h in head])),
+            el("tbody", rows),
+            class_="inner candidates",
+        ),
+    )
 
 
 def _gate_scores(gate: Gate | None) -> Html | None:
@@ -670,8 +736,10 @@ def _proposal(p: Proposal, s: Step) -> Html:
         status, css = "failed", "bad"
     elif p.new == p.old:
         status, css = "same text proposed", "neutral"
-    elif p.parameter in s.changed:
+    elif p.parameter in s.changed and (not s.candidates or s.state.get(p.parameter) == p.new):
         status, css = ("kept", "ok") if s.accepted else ("rejected by the gate", "bad")
+    elif s.candidates:  # a search step: the candidates table says what became of it
+        status, css = "not kept", "neutral"
     else:
         status, css = "not applied", "neutral"
     head: list[Content] = [el("code", p.parameter), " ", el("span", status, class_=f"badge {css}")]
