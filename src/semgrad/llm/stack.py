@@ -9,9 +9,10 @@ slots (a server bounds its own).
 
 MeteredLLM      outermost: sees every request, cache hits included
   CachedLLM     a hit returns here: no retry, no concurrency slot, no model call
-   BudgetedLLM  a miss is checked against the budget before any model call
-    RetryingLLM waits between attempts *outside* the limiter, so a request sleeping
+   RetryingLLM  waits between attempts *outside* the limiter, so a request sleeping
                 off a 429 does not hold a slot another request could use
+    BudgetedLLM every attempt (retries included) is checked against the budget and
+                charged before it is sent
       LimitedLLM   innermost: bounds what is in flight to the server
         client
 """
@@ -53,8 +54,8 @@ def build_llm(
     meter: Meter | None = None,
     budget: Budget | None = None,
 ) -> LLM:
-    """Wrap `client` as Meter(Cache(Budget(Retry(Limit(client))))), leaving out the layers not
-    asked for.
+    """Wrap `client` as Meter(Cache(Retry(Budget(Limit(client))))), leaving out the layers
+    not asked for.
 
     `retry=None` disables retrying; the default retries transient failures up to 5 times.
     With a `meter`, retries are also counted in it, per node and phase.
@@ -62,10 +63,10 @@ def build_llm(
     llm: LLM = client
     if max_concurrency is not None:
         llm = LimitedLLM(llm, max_concurrency)
-    if retry is not None:
-        llm = RetryingLLM(llm, retry, meter=meter)
     if budget is not None:
         llm = BudgetedLLM(llm, budget)
+    if retry is not None:
+        llm = RetryingLLM(llm, retry, meter=meter)
     if cache is not None:
         llm = CachedLLM(llm, cache)
     if meter is not None:

@@ -9,7 +9,11 @@ RUN_DIR/
   best_graph.json    the best accepted graph, as a plain graph spec (for a composite
                      graph: the swarm spec with the learned edge logits)
   realised_graph.json  composite graphs only: best_graph.json's deterministic realisation
-  summary.json       a `RunSummary`: initial and final scores and the cost by phase
+  summary.json       a `RunSummary`: initial and final scores, the cost by phase and
+                     every request sent (budget.json's count)
+  budget.json        the budget ledger: every request charged before it was sent, over
+                     every process of the run (semgrad.llm.budget; written ahead of each
+                     request, so a kill never loses a request it sent)
   data/              the examples (train/gate/test .jsonl) of a run started by
                      semgrad.fit (a config's ``file:`` splits)
 """
@@ -58,6 +62,10 @@ class RunFiles:
     @property
     def summary(self) -> Path:
         return self.root / "summary.json"
+
+    @property
+    def budget(self) -> Path:
+        return self.root / "budget.json"
 
     @property
     def report(self) -> Path:

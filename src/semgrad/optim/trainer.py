@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from semgrad.atomic import remove_temporary_files
 from semgrad.autograd.backward import BackwardResult, gradient_messages
 from semgrad.data.example import Example
 from semgrad.errors import BudgetExceededError, ConfigError
@@ -174,7 +175,9 @@ class Trainer:
         self.progress = progress
         self.meter = Meter()
         limits = {**config.budget, **(budget_overrides or {})}
-        self.budget = Budget(limits) if limits else None
+        # Always kept (with no limits it only counts): every request sent over the run's
+        # life is charged to budget.json before it is sent, kills and resumes included.
+        self.budget = Budget(limits, ledger=self.files.budget)
         self._clients: list[LLM] = []
         self._cache: Cache | None = None
         self.llms = self._wrap(llms) if llms is not None else self._build_llms(config.models)
@@ -205,6 +208,8 @@ class Trainer:
         self.incumbent_scores: dict[str, float] = {}
         self.initial_test: float | None = None
         self.prior_spend: dict[str, dict[str, int]] = {}
+        # The last checkpoint written or restored (what a stop mid-step records).
+        self._committed: dict[str, Any] | None = None
 
     @classmethod
     def from_config(
@@ -276,7 +281,7 @@ class Trainer:
             "initial_test": self.initial_test,
             "optimizer": self.optimizer.state_dict(),
             "spend": self.spend(),
-            "budget_spent": self.budget.spent if self.budget else {},
+            "budget_spent": self.budget.charged(),
             "prompts": [FORWARD_VERSION, BACKWARD_VERSION, OPTIMIZER_VERSION],
         }
         if self.edge_step is not None:
@@ -288,10 +293,27 @@ class Trainer:
         return self.model.to_dict()
 
     def _checkpoint(self, status: str = "running") -> None:
-        atomic_write_json(self.files.checkpoint, self._checkpoint_state(status))
+        state = self._checkpoint_state(status)
+        atomic_write_json(self.files.checkpoint, state)
         atomic_write_json(self.files.best_graph, self._model_dict())
         if self.edge_step is not None:
             atomic_write_json(self.files.realised_graph, self.graph.to_dict())
+        self._committed = state
+
+    def _stop_checkpoint(self, status: str) -> None:
+        """Record a clean stop (a budget, failed model calls) in the middle of a step: the
+        last committed state with the new status and what has been spent since, never the
+        half-done step's graph (a candidate not yet gated) nor its optimizer state."""
+        if self._committed is None:  # stopped during the initial scoring: nothing changed yet
+            self._checkpoint(status)
+            return
+        state = {
+            **self._committed,
+            "status": status,
+            "spend": self.spend(),
+            "budget_spent": self.budget.charged(),
+        }
+        atomic_write_json(self.files.checkpoint, state)
 
     def restore(self) -> None:
         state = self.files.read_json(self.files.checkpoint)
@@ -307,11 +329,9 @@ class Trainer:
         self.initial_test = state.get("initial_test")
         self.optimizer.load_state_dict(state.get("optimizer", {}))
         self.prior_spend = state.get("spend", {})
-        if self.budget is not None:
-            for key, value in dict(state.get("budget_spent", {})).items():
-                if key in self.budget.spent:
-                    self.budget.spent[key] = int(value)
+        self.budget.charge_at_least(dict(state.get("budget_spent") or {}))
         self.files.truncate_history(self.step)
+        self._committed = state
 
     # -- evaluation --------------------------------------------------------------------
 
@@ -585,29 +605,50 @@ class Trainer:
             self.model,
         )
 
+    def _open(self, resume: bool) -> None:
+        """Take up the run in the run directory (`resume`), or start it there.
+
+        A resume after a kill at any moment works: temporary files of a write the kill
+        cut short are removed, budget.json's charge (every request the killed processes may
+        have sent) is carried over, and a run killed before its first checkpoint starts
+        again from its start (its finished calls are cached, so it reaches the same result).
+        """
+        remove_temporary_files(self.files.root)
+        if resume:
+            self.budget.charge_at_least(Budget.read_ledger(self.files.budget))
+            if self.files.checkpoint.exists():
+                self.restore()
+                self.progress(Resumed(self.step))
+                return
+            self.files.history.unlink(missing_ok=True)
+        self.files.root.mkdir(parents=True, exist_ok=True)
+        # A single-graph run's config.json has no "edges" key, as before edges existed.
+        dump = self.config.model_dump(exclude={"edges"} if self.config.edges is None else None)
+        if not resume:  # a resumed run keeps the config.json it was loaded from
+            atomic_write_json(self.files.config, dump)
+        atomic_write_json(self.files.initial_graph, self._model_dict())
+
+    async def _initial_scores(self) -> None:
+        """Score the initial graph on the gate and test sets, each unless already done (a
+        run stopped during its initial scoring scores the rest on resume)."""
+        if self.initial_gate is not None and self.initial_test is not None:
+            return
+        self.progress(InitialStarted(len(self.splits.gate), len(self.splits.test)))
+        if self.initial_gate is None:
+            initial = await self._evaluate(self.splits.gate, what="initial gate")
+            self.initial_gate = _mean(initial)
+            self.best_gate = self.initial_gate
+            self.incumbent_scores = {r.example.id: r.score.value for r in initial}
+        if self.initial_test is None:
+            self.initial_test = _mean(await self._evaluate(self.splits.test, what="initial test"))
+        self._checkpoint()
+        self.progress(InitialScored(self.initial_gate, self.initial_test))
+
     async def run(self, *, resume: bool = False) -> RunResult:
         t0 = time.perf_counter()
-        if resume:
-            self.restore()
-            self.progress(Resumed(self.step))
-        else:
-            self.files.root.mkdir(parents=True, exist_ok=True)
-            # A single-graph run's config.json has no "edges" key, as before edges existed.
-            dump = self.config.model_dump(exclude={"edges"} if self.config.edges is None else None)
-            atomic_write_json(self.files.config, dump)
-            atomic_write_json(self.files.initial_graph, self._model_dict())
+        self._open(resume)
         try:
-            if self.initial_gate is None:
-                self.progress(InitialStarted(len(self.splits.gate), len(self.splits.test)))
-                initial = await self._evaluate(self.splits.gate, what="initial gate")
-                self.initial_gate = _mean(initial)
-                self.best_gate = self.initial_gate
-                self.incumbent_scores = {r.example.id: r.score.value for r in initial}
-                self.initial_test = _mean(
-                    await self._evaluate(self.splits.test, what="initial test")
-                )
-                self._checkpoint()
-                self.progress(InitialScored(self.initial_gate, self.initial_test))
+            await self._initial_scores()
             while self.step < self.config.steps:
                 self.progress(StepStarted(self.step, self.config.steps))
                 record = await self._step()
@@ -620,7 +661,7 @@ class Trainer:
         except BudgetExceededError as exc:
             # Stop cleanly: the checkpoint keeps the last completed step; spend so far is
             # recorded so a resumed run continues counting from here.
-            self._checkpoint(status="budget")
+            self._stop_checkpoint("budget")
             self.progress(BudgetStopped(str(exc)))
             return self._result("budget", t0, None, str(exc))
         self._checkpoint(status="finished")
@@ -637,6 +678,7 @@ class Trainer:
             gate_size=len(self.splits.gate),
             train_size=len(self.splits.train),
             edges=self.edge_step.summary() if self.edge_step else None,
+            requests_sent=self.budget.charged()["calls"],
         )
         atomic_write_json(self.files.summary, summary.to_dict())
         return result
