@@ -32,6 +32,7 @@ def test_public_names_are_exactly_all() -> None:
         "report",
         "swarm",
         "text",
+        "userfiles",
     }
     assert public - submodules == set(semgrad.__all__) - {"__version__"}
 

@@ -9,7 +9,7 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,17 @@ class FaultyServer(FakeOpenAIServer):
     """The loopback model; each request that arrives gets one of `FAULTS` with probability
     `rate` (seeded), instead of its completion. `request_count` counts every request."""
 
-    def __init__(self, *, rate: float = 0.0, seed: int = 0, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        rate: float = 0.0,
+        seed: int = 0,
+        latency: float = 0.0,
+        kinds: Sequence[ScriptedFailure] = tuple(FAULTS),
+    ) -> None:
         super().__init__(reply=reply, latency=latency)
         self.rate = rate
+        self.kinds = list(kinds)
         self.faults = 0
         self._rng = random.Random(seed)
 
@@ -57,7 +65,7 @@ class FaultyServer(FakeOpenAIServer):
         with self._lock:
             if failure is None and self.rate and self._rng.random() < self.rate:
                 self.faults += 1
-                return self._rng.choice(FAULTS)
+                return self._rng.choice(self.kinds)
         return failure
 
 
@@ -73,7 +81,7 @@ def write_config(
     budget: Mapping[str, int] | None = None,
 ) -> Path:
     """A run config of the reviews task on `base_url`, with its own cache file."""
-    model = f'{{ model = "fake", base_url = "{base_url}" }}'
+    model = f'{{ model = "fake-model", base_url = "{base_url}" }}'
     budget_lines = "".join(f'"{k}" = {v}\n' for k, v in (budget or {}).items())
     cfg = directory / f"{name}.toml"
     cfg.write_text(

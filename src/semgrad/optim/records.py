@@ -35,6 +35,7 @@ __all__ = [
     "HISTORY_VERSION",
     "BatchItem",
     "BudgetStopped",
+    "CallsFailed",
     "EdgeStepRecord",
     "ExamplesScored",
     "FinalTestStarted",
@@ -529,6 +530,13 @@ class BudgetStopped:
     message: str
 
 
+@dataclass(frozen=True)
+class CallsFailed:
+    """The run stopped because model calls failed after their retries (status "errors")."""
+
+    message: str
+
+
 ProgressEvent = (
     Resumed
     | InitialStarted
@@ -538,6 +546,7 @@ ProgressEvent = (
     | StepFinished
     | FinalTestStarted
     | BudgetStopped
+    | CallsFailed
 )
 Progress = Callable[[ProgressEvent], None]
 

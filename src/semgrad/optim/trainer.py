@@ -34,7 +34,7 @@ from typing import Any
 from semgrad.atomic import remove_temporary_files
 from semgrad.autograd.backward import BackwardResult, gradient_messages
 from semgrad.data.example import Example
-from semgrad.errors import BudgetExceededError, ConfigError
+from semgrad.errors import BudgetExceededError, ConfigError, DataError
 from semgrad.evaluation.evaluator import ExampleResult, aevaluate, is_error
 from semgrad.evaluation.metrics import Metric
 from semgrad.execution.context import RunContext
@@ -44,7 +44,7 @@ from semgrad.graph.spec import graph_from_dict
 from semgrad.llm.budget import Budget
 from semgrad.llm.cache import Cache
 from semgrad.llm.factory import close_client
-from semgrad.llm.meter import Meter, Spend
+from semgrad.llm.meter import Meter, MeterSnapshot, Spend
 from semgrad.llm.stack import build_llm, build_stack
 from semgrad.llm.types import ALL_PHASES, LLM, PHASES
 from semgrad.optim.config import ModelsConfig, OptimizerConfig, RunConfig, config_from_dict
@@ -53,6 +53,7 @@ from semgrad.optim.optimizer import NodeOptimizer, Optimizer, SemanticGradientDe
 from semgrad.optim.records import (
     BatchItem,
     BudgetStopped,
+    CallsFailed,
     EdgeStepRecord,
     ExamplesScored,
     FinalTestStarted,
@@ -92,7 +93,7 @@ class RunResult:
     composite graph, the swarm with its learned edges)."""
 
     run_dir: Path
-    status: str  # "finished" | "budget"
+    status: str  # "finished" | "budget" | "errors" (model calls failed after their retries)
     steps_done: int
     initial_test: float | None
     final_test: float | None
@@ -163,13 +164,17 @@ class Trainer:
         optimizer: Optimizer | None = None,
         budget_overrides: Mapping[str, int] | None = None,
         progress: Progress = quiet,
+        max_error_rate: float = 0.0,
     ) -> None:
         """`model` is a graph, or a swarm whose edges are learned too (`config.edges`).
         `config` holds the loop's settings (steps, seed, [optimizer], [edges], budget,
         models.concurrency) and is what config.json records. `llms` are raw clients by
         role (wrapped with the run's meter and budget); without them the models
         `config.models` names are built. `optimizer` defaults to the one `[optimizer]`
-        names, over the model's parameters."""
+        names, over the model's parameters. `max_error_rate`: see `_check_failed_calls`."""
+        if not 0.0 <= max_error_rate <= 1.0:
+            raise ConfigError(f"max_error_rate must be in [0, 1], got {max_error_rate}")
+        self.max_error_rate = max_error_rate
         self.config = config
         self.files = RunFiles(run_dir)
         self.progress = progress
@@ -222,6 +227,7 @@ class Trainer:
         metric: Metric | None = None,
         budget_overrides: Mapping[str, int] | None = None,
         progress: Progress = quiet,
+        max_error_rate: float = 0.0,
     ) -> Trainer:
         """The trainer for a TOML config (`load_config`) or a run's config.json
         (`load_run_config`). `llms`, `splits` or `metric` replace what the config names."""
@@ -233,6 +239,7 @@ class Trainer:
             llms=llms,
             budget_overrides=budget_overrides,
             progress=progress,
+            max_error_rate=max_error_rate,
         )
 
     def _build_llms(self, models: ModelsConfig) -> dict[str, LLM]:
@@ -634,15 +641,42 @@ class Trainer:
         if self.initial_gate is not None and self.initial_test is not None:
             return
         self.progress(InitialStarted(len(self.splits.gate), len(self.splits.test)))
+        before = self.meter.snapshot()
         if self.initial_gate is None:
-            initial = await self._evaluate(self.splits.gate, what="initial gate")
-            self.initial_gate = _mean(initial)
+            gate = await self._evaluate(self.splits.gate, what="initial gate")
+            self._check_failed_calls(before, "the initial scoring")
+            self.initial_gate = _mean(gate)
             self.best_gate = self.initial_gate
-            self.incumbent_scores = {r.example.id: r.score.value for r in initial}
+            self.incumbent_scores = {r.example.id: r.score.value for r in gate}
         if self.initial_test is None:
-            self.initial_test = _mean(await self._evaluate(self.splits.test, what="initial test"))
+            test = await self._evaluate(self.splits.test, what="initial test")
+            self._check_failed_calls(before, "the initial scoring")
+            self.initial_test = _mean(test)
         self._checkpoint()
         self.progress(InitialScored(self.initial_gate, self.initial_test))
+
+    def _check_failed_calls(self, before: MeterSnapshot, what: str) -> None:
+        """Raise `_CallsFailedStop` when more of the model requests made since `before` (one
+        unit of work: the initial scoring, a step, the final test) failed after their
+        retries than `max_error_rate` allows; by default any failure stops the run.
+
+        A failed call is an error, never a wrong answer: the unit is not committed (a step
+        is not written to the history nor the checkpoint) and the run stops resumable, so
+        a fault can never silently change a result. Failed calls are not cached and every
+        successful one is, so `resume` on a healthy server redoes exactly the failed ones.
+        Failures within the allowance are counted in the spend (``errors`` per phase).
+        """
+        spent = (self.meter.snapshot() - before).total()
+        if spent.errors == 0 or spent.errors <= self.max_error_rate * spent.requests:
+            return
+        raise _CallsFailedStop(
+            f"{spent.errors} of {spent.requests} model requests failed after their retries "
+            f"during {what}, more than --max-error-rate {self.max_error_rate:.1%} allows; "
+            f"{what} was not recorded and the run stopped at step {self.step}. Make the "
+            f"model server healthy, then continue with `semgrad resume {self.files.root}` "
+            f"(only the failed calls are sent again), or allow failures with "
+            f"--max-error-rate."
+        )
 
     async def run(self, *, resume: bool = False) -> RunResult:
         t0 = time.perf_counter()
@@ -651,19 +685,27 @@ class Trainer:
             await self._initial_scores()
             while self.step < self.config.steps:
                 self.progress(StepStarted(self.step, self.config.steps))
+                before = self.meter.snapshot()
                 record = await self._step()
+                self._check_failed_calls(before, f"step {self.step + 1}")
                 append_history(self.files.history, record)
                 self.step += 1
                 self._checkpoint()
                 self.progress(StepFinished(record))
             self.progress(FinalTestStarted(len(self.splits.test)))
+            before = self.meter.snapshot()
             final_test = _mean(await self._evaluate(self.splits.test, what="final test"))
+            self._check_failed_calls(before, "the final test")
         except BudgetExceededError as exc:
             # Stop cleanly: the checkpoint keeps the last completed step; spend so far is
             # recorded so a resumed run continues counting from here.
             self._stop_checkpoint("budget")
             self.progress(BudgetStopped(str(exc)))
             return self._result("budget", t0, None, str(exc))
+        except _CallsFailedStop as exc:
+            self._stop_checkpoint("errors")
+            self.progress(CallsFailed(str(exc)))
+            return self._result("errors", t0, None, str(exc))
         self._checkpoint(status="finished")
         result = self._result("finished", t0, final_test)
         summary = RunSummary(
@@ -684,6 +726,10 @@ class Trainer:
         return result
 
 
+class _CallsFailedStop(Exception):
+    """Model calls failed beyond the allowance: the run stops (status "errors")."""
+
+
 async def aoptimize(
     config: RunConfig,
     run_dir: str | Path,
@@ -694,9 +740,11 @@ async def aoptimize(
     metric: Metric | None = None,
     budget_overrides: Mapping[str, int] | None = None,
     progress: Progress = quiet,
+    max_error_rate: float = 0.0,
 ) -> RunResult:
     """Optimize `config`'s graph into `run_dir` (or resume it); what `semgrad optimize`
-    and `semgrad resume` do."""
+    and `semgrad resume` do. A run whose model calls fail (after their retries) beyond
+    `max_error_rate` stops with status "errors" (see `Trainer._check_failed_calls`)."""
     trainer = Trainer.from_config(
         config,
         run_dir,
@@ -705,6 +753,7 @@ async def aoptimize(
         metric=metric,
         budget_overrides=budget_overrides,
         progress=progress,
+        max_error_rate=max_error_rate,
     )
     try:
         return await trainer.run(resume=resume)
@@ -722,6 +771,7 @@ def optimize(
     metric: Metric | None = None,
     budget_overrides: Mapping[str, int] | None = None,
     progress: Progress = quiet,
+    max_error_rate: float = 0.0,
 ) -> RunResult:
     """The sync door of `aoptimize`."""
     return asyncio.run(
@@ -734,6 +784,7 @@ def optimize(
             metric=metric,
             budget_overrides=budget_overrides,
             progress=progress,
+            max_error_rate=max_error_rate,
         )
     )
 
@@ -741,6 +792,13 @@ def optimize(
 def load_run_config(run_dir: str | Path) -> RunConfig:
     """The config a run directory recorded (config.json), to resume it."""
     files = RunFiles(run_dir)
+    if files.root.is_dir() and not files.config.exists():
+        raise DataError(
+            f"{files.root} has no config.json: it is not a semgrad run directory, or its run "
+            f"was stopped before it started (no model was called yet). Start it again with "
+            f"`semgrad optimize CONFIG --out {files.root}`.",
+            str(files.config),
+        )
     data = files.read_json(files.config)
     base_dir = data.pop("base_dir", ".")
     return config_from_dict(data, base_dir=base_dir)
