@@ -8,6 +8,7 @@ On any failure, Ctrl-C included, the temporary file is removed and the target is
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -31,6 +32,9 @@ def atomic_open(
     kill -9 leaves the old file or the new one), only a power cut may lose the last
     write. For small files rewritten very often (a budget ledger)."""
     target = Path(path)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        # A device or a pipe (/dev/null): replacing it by a file would break the system.
+        raise OSError(errno.EPERM, "not a regular file; refusing to replace it", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:

@@ -104,12 +104,19 @@ def parse_toml(text: str, *, where: str, what: str, error: ErrorFactory) -> dict
 
 
 def check_output_file(path: str | os.PathLike[str], *, what: str, error: ErrorFactory) -> Path:
-    """`path` if a file can be written there: not a directory, its folder not a file, its
-    name not too long. (The write itself may still fail: see `write_failed`.)"""
+    """`path` if a file can be written there: not a directory nor a device, its folder not
+    a file, its name not too long. (The write itself may still fail: see `write_failed`.)"""
     p = Path(path)
     try:
         if p.is_dir():
             _fail(error, f"{shown(p)} is a directory; pass a file path for {what}.")
+        if p.exists() and not p.is_file():
+            # A device or a pipe: an atomic write would replace it by a file (/dev/null!).
+            _fail(
+                error,
+                f"{shown(p)} is not a regular file (a device or a pipe); pass a file path "
+                f"for {what}.",
+            )
         for parent in p.parents:
             if parent.exists():
                 if not parent.is_dir():

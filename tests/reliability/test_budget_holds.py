@@ -107,3 +107,24 @@ def test_kill_then_resume_never_exceeds_the_budget(tmp_path: Path) -> None:
         assert server.request_count <= budget
         ledger = Budget.read_ledger(run_dir / "budget.json")
         assert server.request_count <= ledger["calls"] <= budget
+
+
+def test_a_request_is_charged_in_the_ledger_before_it_is_sent(tmp_path: Path) -> None:
+    import asyncio
+
+    from semgrad.llm.budget import BudgetedLLM
+    from semgrad.llm.fakes import ScriptedLLM
+    from semgrad.llm.types import Request
+
+    ledger = tmp_path / "budget.json"
+    seen: list[int] = []
+
+    def inner(request: Request) -> str:
+        seen.append(Budget.read_ledger(ledger)["calls"])  # what a kill now would leave
+        return "ok"
+
+    llm = BudgetedLLM(ScriptedLLM(inner), Budget({"calls": 3}, ledger=ledger))
+    for _ in range(3):
+        asyncio.run(llm.complete(Request.chat("hi")))
+    assert seen == [1, 2, 3]
+    assert Budget.read_ledger(ledger)["calls"] == 3

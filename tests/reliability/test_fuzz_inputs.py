@@ -258,9 +258,18 @@ paths = st.one_of(
 )
 
 
+def inside(path: str) -> str:
+    """`path`, made relative (to the test's folder) unless it is one of the special paths
+    whose refusal is tested: the fuzz never writes anywhere else."""
+    if path.startswith("/") and path not in ("/dev/null", "/", "/proc/self"):
+        return path.lstrip("/") or "x"
+    return path
+
+
 @fuzz(CASES["cache"])
 @given(path=paths, command=st.sampled_from(["stats", "clear", "eval"]))
 def test_cache_paths(server: FakeOpenAIServer, home: Path, path: str, command: str) -> None:
+    path = inside(path)
     (home / "g.json").write_text(hint_graph(1).to_json())
     if command == "eval":
         argv = ["eval", "g.json", "-d", "arith:test", "-n", "1", "-o", str(home / "r.jsonl")]
@@ -289,8 +298,7 @@ def finished_run(server: FakeOpenAIServer, home: Path) -> Path:
 def test_output_paths(
     server: FakeOpenAIServer, home: Path, finished_run: Path, path: str, command: str
 ) -> None:
-    if path.startswith("/") and path not in ("/dev/null", "/"):
-        path = path.lstrip("/") or "x"  # never write outside the test's folder
+    path = inside(path)
     (home / "g.json").write_text(hint_graph(1).to_json())
     if command == "eval":
         argv = ["eval", "g.json", "-d", "arith:test", "-n", "1", "-o", path, *remote(server)]

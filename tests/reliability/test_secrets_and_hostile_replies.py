@@ -133,7 +133,8 @@ def test_hostile_replies_through_eval_optimize_resume_and_report(kind: str, tmp_
                 "--base-url", server.base_url, "--model", "fake-model", "--cache-mode", "off",
             ),
             cli("optimize", str(cfg), "--out", str(run_dir)),
-            cli("resume", str(run_dir)),
+            # (A resume replays the same 2 MB texts: covered by the smaller kinds.)
+            *([] if kind == "huge" else [cli("resume", str(run_dir))]),
             cli("report", str(run_dir)),
         ]  # fmt: skip
     cpu = time.process_time() - start
