@@ -30,3 +30,9 @@ def test_a_failure_inside_the_block_keeps_the_old_file(tmp_path: Path) -> None:
         raise ValueError("checksum mismatch")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.gguf"]
+
+
+def test_a_device_is_never_replaced() -> None:
+    with pytest.raises(OSError, match="not a regular file"):
+        atomic_write_text("/dev/null", "x")
+    assert Path("/dev/null").is_char_device()

@@ -33,6 +33,7 @@ def test_public_names_are_exactly_all() -> None:
         "swarm",
         "telemetry",
         "text",
+        "userfiles",
     }
     assert public - submodules == set(semgrad.__all__) - {"__version__"}
 

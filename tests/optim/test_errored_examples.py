@@ -56,10 +56,25 @@ def test_errored_examples_are_never_picked_as_training_mistakes(tmp_path: Path) 
         "optimizer": ScriptedLLM(lambda r: "<improved>Answer with the word.</improved>"),
     }
     cfg = _config()
-    optimize(cfg, tmp_path / "run", llms=llms, splits=splits)  # type: ignore[arg-type]
+    # Failed calls allowed: by default they stop the run (tests/reliability).
+    result = optimize(cfg, tmp_path / "run", llms=llms, splits=splits, max_error_rate=1.0)  # type: ignore[arg-type]
+    assert result.status == "finished"
     (step,) = RunFiles(tmp_path / "run").read_history()
     picked = {b["inputs"]["question"].removeprefix("word: ") for b in step["batch"]}
     assert picked == {"cloud", "tiger", "piano"}  # the three errored words are never picked
+
+
+def test_by_default_an_errored_example_stops_the_run_before_the_step_is_recorded(
+    tmp_path: Path,
+) -> None:
+    llms = {
+        "forward": ScriptedLLM(forward),
+        "backward": ScriptedLLM(lambda r: "<feedback_1>be right</feedback_1>"),
+        "optimizer": ScriptedLLM(lambda r: "<improved>Answer with the word.</improved>"),
+    }
+    result = optimize(_config(), tmp_path / "run", llms=llms, splits=_splits())  # type: ignore[arg-type]
+    assert result.status == "errors" and "failed after their retries" in result.message
+    assert RunFiles(tmp_path / "run").read_history() == []
 
 
 @pytest.mark.parametrize("role", ["forward", "backward", "optimizer"])

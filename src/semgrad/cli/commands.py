@@ -2,9 +2,10 @@
 
 Exit codes scripts can rely on: 0 success, 1 an unexpected bug (with a traceback to report),
 2 a user error (bad path, bad spec, unreachable server, a 401/403/404 from it, missing or
-corrupt model), printed as one readable paragraph, 3 a run that finished but whose model
-calls failed for more examples than `--max-error-rate` allows (or, for `run`, a graph that
-produced no output), 130 interrupted.
+corrupt model), printed as one readable paragraph, 3 model calls that failed (after their
+retries) for more examples than `--max-error-rate` allows: an `eval` that finished with a
+score that is not the graph's, an `optimize`/`resume` that stopped resumable (status
+"errors"), or, for `run`, a graph that produced no output; 130 interrupted.
 
 Model text (replies, prompts, outputs) is data: it is printed through `_model_text`, never
 as Rich markup, without highlighting, and with control characters made visible.
@@ -13,12 +14,14 @@ as Rich markup, without highlighting, and with control characters made visible.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
+import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -62,6 +65,7 @@ from semgrad.llm.factory import default_cache_path
 from semgrad.llm.stack import LLMStack, build_stack
 from semgrad.optim.records import (
     BudgetStopped,
+    CallsFailed,
     ExamplesScored,
     InitialScored,
     ProgressEvent,
@@ -71,6 +75,7 @@ from semgrad.optim.records import (
     StepStarted,
 )
 from semgrad.text import shorten, visible
+from semgrad.userfiles import check_output_file, shown, write_failed
 
 if TYPE_CHECKING:
     from semgrad.optim.config import RunConfig
@@ -294,6 +299,18 @@ def _load_graph(path: Path) -> Graph:
     return spec if isinstance(spec, Graph) else spec.realise_deterministic()
 
 
+def _output_file(path: Path, what: str) -> Path:
+    """`path`, checked before any work that would be lost if it could not be written."""
+    return check_output_file(path, what=what, error=UserInputError)
+
+
+def _write(path: Path, what: str, write: Callable[[], object]) -> None:
+    try:
+        write()
+    except OSError as exc:
+        raise UserInputError(write_failed(path, exc, what=what)) from None
+
+
 def _parse_inputs(pairs: list[str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for pair in pairs:
@@ -486,7 +503,10 @@ def eval_(
         from semgrad.llm.preflight import preflight
 
         preflight(base_url, model, api_key_env=api_key_env)
-    out_file = out_path or _default_out(graph, Path(data).stem if is_data_path(data) else data)
+    out_file = _output_file(
+        out_path or _default_out(graph, Path(data).stem if is_data_path(data) else data),
+        "the per-example results (--out FILE.jsonl)",
+    )
     with _llm_stack(
         model=model,
         base_url=base_url,
@@ -531,7 +551,8 @@ def eval_(
                 aevaluate(graph, examples, metric, ctx, meter=meter, on_result=on_result)
             )
             wall = time.perf_counter() - t0
-    write_jsonl(out_file, [r.to_dict() for r in result.results])
+    rows = [r.to_dict() for r in result.results]
+    _write(out_file, "the per-example results", lambda: write_jsonl(out_file, rows))
     total = meter.snapshot().total()
     table = Table(title=f"{graph.name} on {data}", show_header=True)
     table.add_column("metric")
@@ -655,6 +676,8 @@ class _RunProgress:
                 say(line)
         elif isinstance(event, BudgetStopped):
             say(f"[yellow]stopped: {escape(event.message)}[/]")
+        elif isinstance(event, CallsFailed):
+            say(f"[red]stopped: {escape(event.message)}[/]")
 
 
 def _step_lines(record: StepRecord) -> list[str]:
@@ -718,10 +741,23 @@ def _print_run_result(result: RunResult) -> None:
     out.print(cost)
     if result.status == "budget":
         out.print(f"resume with: semgrad resume {result.run_dir} --budget KEY=N")
+    failed = sum(s.get("errors", 0) for s in result.spend.values())
+    if failed:
+        out.print(
+            f"{failed} model requests failed after their retries (counted as errors in the "
+            f"spend; never learned from)",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _optimize_and_report(
-    config: RunConfig, run_dir: Path, *, resume: bool, budget: list[str] | None
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    resume: bool,
+    budget: list[str] | None,
+    max_error_rate: float,
 ) -> None:
     from semgrad.llm.preflight import preflight_models
     from semgrad.optim.trainer import optimize
@@ -735,15 +771,32 @@ def _optimize_and_report(
             resume=resume,
             budget_overrides=_parse_budget(budget or []),
             progress=progress,
+            max_error_rate=max_error_rate,
         )
     _print_run_result(result)
     out.print(f"report: {render_report(run_dir)}")
+    if result.status == "errors":
+        _say(err, "[red]error:[/] ", _model_text(result.message, limit=2_000))
+        raise typer.Exit(3)
 
 
 BudgetOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--budget", help="Override a hard budget, KEY=N (calls, tokens, backward.calls, …)."
+    ),
+]
+
+
+RunErrorRateOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-error-rate",
+        min=0.0,
+        max=1.0,
+        help="Fraction of the model requests of the initial scoring, a step or the final "
+        "test that may fail (after retries); beyond it the run stops, resumable, and the "
+        "command exits 3. 0: any failed call stops the run, so faults never change a result.",
     ),
 ]
 
@@ -775,6 +828,7 @@ def optimize(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing run directory.")
     ] = False,
+    max_error_rate: RunErrorRateOpt = 0.0,
 ) -> None:
     """Optimize a graph (for a swarm spec, its edges too): run directory, history, report."""
     import shutil
@@ -790,18 +844,27 @@ def optimize(
                 f"or pass --overwrite to start again"
             )
         shutil.rmtree(run_dir)
-    _optimize_and_report(config, run_dir, resume=False, budget=budget)
+    _optimize_and_report(
+        config, run_dir, resume=False, budget=budget, max_error_rate=max_error_rate
+    )
 
 
 @app.command()
 def resume(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.")],
     budget: BudgetOpt = None,
+    max_error_rate: RunErrorRateOpt = 0.0,
 ) -> None:
-    """Continue a run after a crash, a kill or a budget stop, from its last completed step."""
+    """Continue a run after a crash, a kill, a budget stop or failed calls, from its last step."""
     from semgrad.optim.trainer import load_run_config
 
-    _optimize_and_report(load_run_config(run_dir), run_dir, resume=True, budget=budget)
+    _optimize_and_report(
+        load_run_config(run_dir),
+        run_dir,
+        resume=True,
+        budget=budget,
+        max_error_rate=max_error_rate,
+    )
 
 
 @app.command()
@@ -842,8 +905,9 @@ def export(
     if output is None:
         sys.stdout.write(text)
     else:
-        atomic_write_text(output, text)
-        err.print(f"wrote {output}")
+        target = _output_file(output, "the exported spec (--out FILE.json)")
+        _write(target, "the exported spec", lambda: atomic_write_text(target, text))
+        _say(err, "wrote ", _model_text(str(target), limit=300))
 
 
 def _dict_or_empty(value: Any) -> dict[str, Any]:
@@ -861,7 +925,9 @@ def report(
     """Write a self-contained HTML report of a run (opens nothing by itself)."""
     from semgrad.report import render_report
 
-    out.print(f"report: {render_report(run_dir, output)}")
+    if output is not None:
+        output = _output_file(output, "the HTML report (--out FILE.html)")
+    _say(out, "report: ", _model_text(str(render_report(run_dir, output)), limit=300))
 
 
 # -- init ----------------------------------------------------------------------------------
@@ -969,18 +1035,47 @@ def models_verify(
 # -- cache ---------------------------------------------------------------------------------
 
 
+def _cache_file(path: Path) -> bool:
+    """Whether a cache file is at `path` (False: none yet); anything else there is an error."""
+    try:
+        if not path.exists():
+            return False
+        regular = path.is_file()
+    except OSError as exc:
+        raise UserInputError(f"cannot use {shown(path)} as the cache ({exc.strerror})") from None
+    if not regular:
+        raise UserInputError(
+            f"{shown(path)} is not a cache file (a directory or a device); pass --cache the "
+            f"path of the response cache's .sqlite file."
+        )
+    return True
+
+
+@contextmanager
+def _cache_errors(path: Path) -> Iterator[None]:
+    """sqlite3's errors on a file that is not a response cache, as a user error."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise UserInputError(
+            f"{shown(path)} is not a semgrad response cache ({exc}); pass --cache the path "
+            f"of the cache's .sqlite file."
+        ) from None
+
+
 @cache_app.command("stats")
 def cache_stats(cache_path: CachePathOpt = None) -> None:
     """Entries and size of the response cache."""
     path = cache_path or default_cache_path()
-    if not path.exists():
-        out.print(f"no cache at {path} yet")
+    if not _cache_file(path):
+        out.print(f"no cache at {path} yet", markup=False, highlight=False)
         return
-    cache = Cache(path, mode="read-only")
-    try:
-        stats = cache.stats()
-    finally:
-        cache.close()
+    with _cache_errors(path):
+        cache = Cache(path, mode="read-only")
+        try:
+            stats = cache.stats()
+        finally:
+            cache.close()
     out.print(
         f"cache: {stats.path}\nentries: {stats.entries}\nsize: {stats.size_bytes / 1e6:.2f} MB"
     )
@@ -990,14 +1085,15 @@ def cache_stats(cache_path: CachePathOpt = None) -> None:
 def cache_clear(cache_path: CachePathOpt = None) -> None:
     """Delete every entry of the response cache."""
     path = cache_path or default_cache_path()
-    if not path.exists():
-        out.print(f"no cache at {path}; nothing to clear")
+    if not _cache_file(path):
+        out.print(f"no cache at {path}; nothing to clear", markup=False, highlight=False)
         return
-    cache = Cache(path)
-    try:
-        n = cache.clear()
-    finally:
-        cache.close()
+    with _cache_errors(path):
+        cache = Cache(path)
+        try:
+            n = cache.clear()
+        finally:
+            cache.close()
     out.print(f"cleared {n} entries from {path}")
 
 
@@ -1020,15 +1116,40 @@ def serve(
 # -- entry point ---------------------------------------------------------------------------
 
 
+@functools.cache
+def _command() -> Any:
+    """The click command typer builds from `app` (building it is most of a call's cost, so
+    in-process callers, tests and notebooks, build it once)."""
+    return typer.main.get_command(app)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A click/typer usage error (a bad option or argument): it has a message, an exit
+    code and a `show` method. (Typer vendors click, so its classes are not click's.)"""
+    return (
+        isinstance(getattr(exc, "message", None), str)
+        and isinstance(getattr(exc, "exit_code", None), int)
+        and callable(getattr(exc, "show", None))
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
-    # typer handles its own usage errors (exit 2 with the usage line); ours are SemgradError.
+    # Usage errors (exit 2) are shown by click with the arguments echoed shortened and made
+    # visible; ours are SemgradError (exit 2).
     try:
-        app(args=argv, prog_name="semgrad")
+        code = _command().main(args=argv, prog_name="semgrad", standalone_mode=False)
     except SemgradError as exc:
         err.print(
             f"[bold red]error:[/] {escape(visible(str(exc)))}", highlight=False, soft_wrap=True
         )
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            raise
+        exc.message = visible(shorten(exc.message, 1_000))  # type: ignore[attr-defined]
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    sys.exit(code if isinstance(code, int) else 0)

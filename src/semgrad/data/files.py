@@ -42,6 +42,7 @@ from semgrad.data.example import Example, Task
 from semgrad.data.loaders import import_datasets
 from semgrad.data.splits import assert_disjoint, split
 from semgrad.errors import DataError, UserInputError
+from semgrad.userfiles import read_user_text
 
 __all__ = [
     "FILE_SPLITS",
@@ -179,21 +180,11 @@ def _columns(
 
 
 def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise DataError(
-            f"data file {path} does not exist; give the path of a .jsonl or .csv file.",
-            path=str(path),
-        )
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"{path} is not UTF-8 text (byte {exc.start}, line {line}: "
-            f"{raw[exc.start : exc.start + 4]!r}); save it as UTF-8 and try again.",
-            path=str(path),
-        ) from None
+    return read_user_text(
+        path,
+        what="a data file (.jsonl or .csv)",
+        error=lambda message: DataError(message, path=str(path)),
+    )
 
 
 def _jsonl_rows(path: Path, text: str) -> Iterable[tuple[int, Mapping[str, Any]]]:
@@ -202,6 +193,12 @@ def _jsonl_rows(path: Path, text: str) -> Iterable[tuple[int, Mapping[str, Any]]
             continue
         try:
             row = json.loads(line)
+        except RecursionError:
+            raise DataError(
+                f"{path}, line {number} nests JSON too deeply to read; each line of a .jsonl "
+                f'file is one flat JSON object, e.g. {{"question": "...", "answer": "..."}}.',
+                path=str(path),
+            ) from None
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"{path}, line {number} is not valid JSON ({exc.msg} at column {exc.colno}); "
@@ -220,6 +217,17 @@ def _jsonl_rows(path: Path, text: str) -> Iterable[tuple[int, Mapping[str, Any]]
 
 
 def _csv_rows(path: Path, text: str) -> Iterable[tuple[int, Mapping[str, Any]]]:
+    try:
+        yield from _csv_cells(path, text)
+    except csv.Error as exc:
+        raise DataError(
+            f"{path} cannot be read as CSV ({exc}); a field longer than 131,072 characters "
+            f"or a stray quote is the usual cause. Save it as a .jsonl file instead.",
+            path=str(path),
+        ) from None
+
+
+def _csv_cells(path: Path, text: str) -> Iterable[tuple[int, Mapping[str, Any]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:

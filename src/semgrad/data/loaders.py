@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import csv
 import importlib
+import io
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from semgrad.data.example import Example
 from semgrad.errors import DataError, UserInputError
+from semgrad.userfiles import parse_json, read_user_text
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -133,29 +135,30 @@ def load_gsm8k(data_dir: PathLike | None, split: Literal["train", "test"]) -> tu
         f"the GSM8K {split} file, one JSON object per line with 'question' and 'answer'",
     )
     examples: list[Example] = []
-    with path.open(encoding="utf-8") as f:
-        for index, line in enumerate(f):
-            if not line.strip():
-                continue
-            where = f"{path}, line {index + 1}"
-            try:
-                row = json.loads(line)
-                question, answer = row["question"], row["answer"]
-                target = gsm8k_target(answer)
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise DataError(
-                    f"{where} is not a GSM8K item ({exc}); expected a JSON object with "
-                    f"'question' and an 'answer' ending in '#### <number>'.",
-                    path=str(path),
-                ) from None
-            examples.append(
-                Example(
-                    id=f"gsm8k/{split}/{index}",
-                    inputs={"question": question},
-                    target=target,
-                    meta={"solution": answer},
-                )
+    text = read_user_text(path, what="the GSM8K file (JSON lines)", error=_data_error(path))
+    # Lines as reading the file in text mode splits them (universal newlines only).
+    for index, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")):
+        if not line.strip():
+            continue
+        where = f"{path}, line {index + 1}"
+        try:
+            row = json.loads(line)
+            question, answer = row["question"], row["answer"]
+            target = gsm8k_target(answer)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+            raise DataError(
+                f"{where} is not a GSM8K item ({exc}); expected a JSON object with "
+                f"'question' and an 'answer' ending in '#### <number>'.",
+                path=str(path),
+            ) from None
+        examples.append(
+            Example(
+                id=f"gsm8k/{split}/{index}",
+                inputs={"question": question},
+                target=target,
+                meta={"solution": answer},
             )
+        )
     return tuple(examples)
 
 
@@ -223,10 +226,13 @@ def load_bbh(data_dir: PathLike | None, task: str) -> tuple[Example, ...]:
             path=str(root / "bbh"),
         )
     path = root / "bbh" / f"{task}.json"
+    what = 'a BBH task file, {"examples": [{"input": ..., "target": ...}, ...]}'
+    text = read_user_text(path, what=what, error=_data_error(path))
+    data = parse_json(text, where=str(path), what=what, error=_data_error(path))
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))["examples"]
+        items = data["examples"]
         pairs = [(str(item["input"]), str(item["target"])) for item in items]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise DataError(
             f"{path} is not a BBH task file ({exc!r}); expected "
             f'{{"examples": [{{"input": ..., "target": ...}}, ...]}}.',
@@ -278,6 +284,26 @@ def liar_question(
     return "\n".join(f"{label}: {value.strip()}" for label, value in lines if value.strip())
 
 
+def _data_error(path: Path) -> Callable[[str], DataError]:
+    return lambda message: DataError(message, path=str(path))
+
+
+def _liar_rows(reader: Any, path: Path) -> Iterator[list[str]]:
+    """The rows of a LIAR file; a row the csv module cannot read is a `DataError`."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(
+                f"{path}, line {reader.line_num} cannot be read ({exc}); LIAR rows are "
+                f"tab-separated statements of at most a few thousand characters.",
+                path=str(path),
+            ) from None
+        yield row
+
+
 def load_liar(
     data_dir: PathLike | None,
     split: Literal["train", "valid", "test"],
@@ -307,48 +333,46 @@ def load_liar(
     )
     prefix = "liar-binary" if binary else "liar"
     examples: list[Example] = []
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != _LIAR_FIELDS:
-                raise DataError(
-                    f"{path}, line {reader.line_num} has {len(row)} fields, expected "
-                    f"{_LIAR_FIELDS} (LIAR rows are tab-separated with no quoting).",
-                    path=str(path),
-                )
-            statement_id, label, statement, subjects, speaker, job, state, party = row[:8]
-            counts, context = row[8:13], row[13]
-            if label not in LIAR_LABELS:
-                raise DataError(
-                    f"{path}, line {reader.line_num} has label {label!r}; expected one of "
-                    f"{', '.join(LIAR_LABELS)}.",
-                    path=str(path),
-                )
-            if binary and label not in _LIAR_BINARY_TARGETS:
-                continue
-            meta = {
-                "statement_id": statement_id,
-                "label": label,
-                "subjects": subjects,
-                "speaker": speaker,
-                "job_title": job,
-                "state": state,
-                "party": party,
-                "credit_history": dict(zip(_CREDIT_HISTORY, counts, strict=True)),
-                "context": context,
-            }
-            examples.append(
-                Example(
-                    id=f"{prefix}/{split}/{statement_id.removesuffix('.json')}",
-                    inputs={
-                        "question": liar_question(statement, speaker, job, state, party, context)
-                    },
-                    target=_LIAR_BINARY_TARGETS[label] if binary else label,
-                    meta=meta,
-                )
+    text = read_user_text(path, what="the LIAR file (tab-separated)", error=_data_error(path))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    for row in _liar_rows(reader, path):
+        if not row:
+            continue
+        if len(row) != _LIAR_FIELDS:
+            raise DataError(
+                f"{path}, line {reader.line_num} has {len(row)} fields, expected "
+                f"{_LIAR_FIELDS} (LIAR rows are tab-separated with no quoting).",
+                path=str(path),
             )
+        statement_id, label, statement, subjects, speaker, job, state, party = row[:8]
+        counts, context = row[8:13], row[13]
+        if label not in LIAR_LABELS:
+            raise DataError(
+                f"{path}, line {reader.line_num} has label {label!r}; expected one of "
+                f"{', '.join(LIAR_LABELS)}.",
+                path=str(path),
+            )
+        if binary and label not in _LIAR_BINARY_TARGETS:
+            continue
+        meta = {
+            "statement_id": statement_id,
+            "label": label,
+            "subjects": subjects,
+            "speaker": speaker,
+            "job_title": job,
+            "state": state,
+            "party": party,
+            "credit_history": dict(zip(_CREDIT_HISTORY, counts, strict=True)),
+            "context": context,
+        }
+        examples.append(
+            Example(
+                id=f"{prefix}/{split}/{statement_id.removesuffix('.json')}",
+                inputs={"question": liar_question(statement, speaker, job, state, party, context)},
+                target=_LIAR_BINARY_TARGETS[label] if binary else label,
+                meta=meta,
+            )
+        )
     return tuple(examples)
 
 

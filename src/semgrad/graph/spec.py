@@ -9,10 +9,11 @@ or a `GraphError` whose message names the offending key or node.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from semgrad.errors import SpecError
 from semgrad.graph.core import (
@@ -25,6 +26,7 @@ from semgrad.graph.core import (
     Node,
     Parameter,
 )
+from semgrad.userfiles import read_user_text
 
 __all__ = ["SPEC_VERSION", "graph_from_dict", "load_graph"]
 
@@ -51,11 +53,25 @@ class _LLMNodeSpec(_Strict):
     demos: list[_DemoSpec] = []
 
 
+# A built-in function's name, or an import path: dotted module names, ':', an attribute.
+_FUNCTION_NAME = re.compile(r"[A-Za-z_]\w*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
 class _FunctionNodeSpec(_Strict):
     type: Literal["function"]
     name: str
     inputs: list[str]
     fn: str
+
+    @field_validator("fn")
+    @classmethod
+    def _function_name(cls, value: str) -> str:
+        if len(value) > 500 or not _FUNCTION_NAME.fullmatch(value):
+            raise ValueError(
+                "must be a built-in function's name or an import path "
+                "'package.module:function' (no relative or empty module names)"
+            )
+        return value
 
 
 _NodeSpec = Annotated[_LLMNodeSpec | _FunctionNodeSpec, Field(discriminator="type")]
@@ -144,17 +160,15 @@ def parse_spec_json(text: str, source: str | None = None) -> Any:
         raise SpecError(
             f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}", source
         ) from None
+    except RecursionError:
+        raise SpecError(
+            "the JSON nests arrays or objects too deeply to read; a spec is a few levels deep",
+            source,
+        ) from None
 
 
 def read_spec_json(path: str | Path, *, what: str = "a graph spec") -> tuple[Any, str]:
     """Read a spec file's JSON; every failure is a `SpecError` naming the file."""
     p = Path(path)
-    if not p.exists():
-        raise SpecError(f"no such file; pass the path of {what} (.json)", str(p))
-    if p.is_dir():
-        raise SpecError(f"is a directory; pass the path of {what} (.json)", str(p))
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read the file: {err}", str(p)) from None
+    text = read_user_text(p, what=f"{what} (.json)", error=SpecError)
     return parse_spec_json(text, str(p)), str(p)

@@ -1,11 +1,18 @@
 """Hard budgets on model calls and tokens, total and per phase.
 
-A `Budget` is checked *before* each real model call (cache hits are free and never
-checked), with the call's worst case reserved while it is in flight, so concurrent calls
-can never overshoot together: spend never exceeds a limit. The worst case of a call's
-tokens is its `max_tokens` plus one token per character of the prompt (a BPE token is
-at least one character) plus a margin for the chat template; the actual usage replaces
-the reservation when the reply arrives.
+A `Budget` is checked *before* each request is sent to a model: every HTTP attempt, retries
+included (`BudgetedLLM` sits inside `RetryingLLM`); cache hits are free and never checked.
+The call's worst case is reserved while it is in flight, so concurrent calls can never
+overshoot together: spend never exceeds a limit. The worst case of a call's tokens is its
+`max_tokens` plus one token per character of the prompt (a BPE token is at least one
+character) plus a margin for the chat template; the actual usage replaces the reservation
+when the reply arrives. A call that fails still counts as one call (it was sent).
+
+With a `ledger` file (a run's budget.json), every reservation is written there *before*
+the request is sent (write-ahead, an atomic replace), and every settlement after: a process
+killed at any moment leaves a ledger that counts every request it may have sent (an
+in-flight request counts with its worst case). `Budget.from_ledger` restores it, so no
+sequence of stops, kills, retries and resumes can send more than a limit allows.
 
 Limits are named ``calls`` / ``tokens`` (all phases) or ``<phase>.calls`` /
 ``<phase>.tokens`` (``forward``, ``backward``, ``optimizer``, ``evaluation``, ``edges``).
@@ -20,10 +27,13 @@ request is counted when it is made, answered or not, and refused once a limit is
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from semgrad.atomic import atomic_write_json
 from semgrad.errors import BudgetExceededError, ConfigError
 from semgrad.llm.types import ALL_PHASES, LLM, Request, Response, Wrapper
 
@@ -67,7 +77,13 @@ class _Reservation:
 class Budget:
     """Limits and what has been spent against them (restorable from a checkpoint)."""
 
-    def __init__(self, limits: Mapping[str, int], spent: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        limits: Mapping[str, int],
+        spent: Mapping[str, int] | None = None,
+        *,
+        ledger: str | Path | None = None,
+    ) -> None:
         valid = _valid_keys()
         for key, value in limits.items():
             if key not in valid:
@@ -81,6 +97,41 @@ class Budget:
                 self.spent[key] = int(value)
         self._reserved: dict[str, int] = {k: 0 for k in valid}
         self._lock = threading.Lock()
+        self.ledger = Path(ledger) if ledger is not None else None
+
+    @staticmethod
+    def read_ledger(path: str | Path) -> dict[str, int]:
+        """What a ledger file charged (spent plus in flight, per key); {} when there is
+        none or it cannot be read (an atomic replace never leaves half a file, so that
+        means the run never sent a request)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            charged = data["charged"]
+            return {str(k): int(v) for k, v in charged.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
+    def charge_at_least(self, charged: Mapping[str, int]) -> None:
+        """Raise what is spent to at least `charged` (a checkpoint's or a ledger's)."""
+        with self._lock:
+            for key, value in charged.items():
+                if key in self.spent:
+                    self.spent[key] = max(self.spent[key], int(value))
+
+    def charged(self) -> dict[str, int]:
+        """Spent plus in flight, per key: what a kill now would have cost at most."""
+        with self._lock:
+            return self._charged()
+
+    def _charged(self) -> dict[str, int]:
+        return {k: v + self._reserved[k] for k, v in self.spent.items()}
+
+    def _write_ledger(self) -> None:
+        # Called with the lock held, so ledger writes happen in the order of the changes.
+        if self.ledger is not None:
+            atomic_write_json(
+                self.ledger, {"limits": self.limits, "charged": self._charged()}, durable=False
+            )
 
     def _keys(self, phase: str, resource: str) -> tuple[str, str]:
         return resource, f"{phase}.{resource}"
@@ -99,6 +150,7 @@ class Budget:
             for resource, need in (("calls", 1), ("tokens", tokens)):
                 for key in self._keys(request.phase, resource):
                     self._reserved[key] += need
+            self._write_ledger()  # before the request is sent: write-ahead
         return _Reservation(request.phase, tokens)
 
     def settle(self, reservation: _Reservation, used_tokens: int) -> None:
@@ -111,6 +163,7 @@ class Budget:
                 for key in self._keys(reservation.phase, resource):
                     self._reserved[key] -= reserved
                     self.spent[key] += used
+            self._write_ledger()
 
     def count_request(self, request: Request) -> None:
         """Count one request (cache hit or not) against ``requests`` and
@@ -132,7 +185,8 @@ class Budget:
 
 
 class BudgetedLLM(Wrapper):
-    """Refuses a call that could exceed the budget; sits inside the cache (hits are free)."""
+    """Refuses a request that could exceed the budget; sits inside the cache (hits are free)
+    and inside the retries (each attempt is charged)."""
 
     def __init__(self, inner: LLM, budget: Budget) -> None:
         super().__init__(inner)

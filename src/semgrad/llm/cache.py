@@ -34,6 +34,7 @@ from typing import Literal, get_args
 
 from semgrad.errors import CacheMissError, ConfigError, DataError
 from semgrad.llm.types import LLM, Request, Response, Usage, Wrapper, canonical_json, endpoint_of
+from semgrad.text import shorten
 
 __all__ = ["Cache", "CacheMode", "CacheStats", "CachedLLM"]
 
@@ -96,7 +97,15 @@ class Cache:
         self._writes = 0
         self._conn: sqlite3.Connection | None = None
         if mode == "read-write":
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DataError(
+                    f"the folder of the response cache {shorten(str(self._path), 300)} cannot "
+                    f"be made ({exc.strerror or exc}). Point the cache at a file path in a "
+                    f"writable directory.",
+                    path=str(self._path),
+                ) from None
             self._conn = self._connect(create=True)
         elif mode in ("read-only", "replay-only") and self._path.exists():
             self._conn = self._connect(create=False)
@@ -229,12 +238,19 @@ class Cache:
 
     def _connect(self, *, create: bool) -> sqlite3.Connection:
         # isolation_level=None: no implicit transactions; put() and clear() open their own.
-        conn = sqlite3.connect(
-            self._path,
-            timeout=_BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:  # a directory, a path in a missing or read-only folder
+            raise DataError(
+                f"{shorten(str(self._path), 300)} cannot be opened as a response cache "
+                f"({exc}). Point the cache at a file path in a writable directory.",
+                path=str(self._path),
+            ) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             if create:

@@ -26,6 +26,7 @@ from semgrad.errors import LLMError
 from semgrad.llm.types import Message, Request, Response, Usage
 
 __all__ = [
+    "DROP",
     "EchoLLM",
     "FakeOpenAIServer",
     "ScriptedFailure",
@@ -163,7 +164,9 @@ class EchoLLM:
 
 
 # (status, headers) or (status, headers, body): one scripted answer served instead of a
-# completion. The body defaults to an OpenAI-style error object.
+# completion. The body defaults to an OpenAI-style error object. Status `DROP` (0) answers
+# nothing: the server closes the connection after reading the request.
+DROP = 0
 ScriptedFailure = tuple[int, Mapping[str, str]] | tuple[int, Mapping[str, str], str]
 
 
@@ -418,6 +421,11 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(fake.latency)
             finally:
                 fake._in_flight(-1)
+        if failure is not None and failure[0] == DROP:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if failure is not None:
             status, extra = failure[0], failure[1]
             text = failure[2] if len(failure) == 3 else _error_json("scripted failure", status)

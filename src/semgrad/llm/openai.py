@@ -42,6 +42,7 @@ from semgrad.errors import (
     MalformedResponseError,
 )
 from semgrad.llm.types import Request, Response, Usage
+from semgrad.text import shorten
 
 __all__ = ["OpenAICompatible", "parse_retry_after", "request_body"]
 
@@ -79,6 +80,21 @@ class OpenAICompatible:
             raise ConfigError(
                 f"base_url {base_url!r} is not an http(s) URL; pass the server's API root, "
                 f"e.g. 'http://127.0.0.1:8080/v1'.",
+                key="base_url",
+            )
+        try:
+            url = httpx.URL(base_url)
+            port = url.port
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ConfigError(
+                f"base_url {shorten(repr(base_url), 300)} is not a valid URL ({exc}); pass "
+                f"the server's API root, e.g. 'http://127.0.0.1:8080/v1'.",
+                key="base_url",
+            ) from None
+        if not url.host or (port is not None and not 0 < port < 65536):
+            raise ConfigError(
+                f"base_url {shorten(repr(base_url), 300)} has no host or a port outside "
+                f"1-65535; pass the server's API root, e.g. 'http://127.0.0.1:8080/v1'.",
                 key="base_url",
             )
         if not model:

@@ -10,9 +10,10 @@ slots (a server bounds its own).
 MeteredLLM      outermost: sees every request, cache hits included
  RequestBudgetLLM  counts every request against the request budgets (hits included)
   CachedLLM     a hit returns here: no retry, no concurrency slot, no model call
-   BudgetedLLM  a miss is checked against the budget before any model call
-    RetryingLLM waits between attempts *outside* the limiter, so a request sleeping
+   RetryingLLM  waits between attempts *outside* the limiter, so a request sleeping
                 off a 429 does not hold a slot another request could use
+    BudgetedLLM every attempt (retries included) is checked against the budget and
+                charged before it is sent
       LimitedLLM   innermost: bounds what is in flight to the server
         client
 """
@@ -55,7 +56,7 @@ def build_llm(
     budget: Budget | None = None,
     cache_namespace: str | None = None,
 ) -> LLM:
-    """Wrap `client` as Meter(RequestBudget(Cache(Budget(Retry(Limit(client)))))), leaving out
+    """Wrap `client` as Meter(RequestBudget(Cache(Retry(Budget(Limit(client)))))), leaving out
     the layers not asked for. `cache_namespace` replaces a server's base URL in the cache
     keys (`CachedLLM`).
 
@@ -65,10 +66,10 @@ def build_llm(
     llm: LLM = client
     if max_concurrency is not None:
         llm = LimitedLLM(llm, max_concurrency)
-    if retry is not None:
-        llm = RetryingLLM(llm, retry, meter=meter)
     if budget is not None:
         llm = BudgetedLLM(llm, budget)
+    if retry is not None:
+        llm = RetryingLLM(llm, retry, meter=meter)
     if cache is not None:
         llm = CachedLLM(llm, cache, namespace=cache_namespace)
     if budget is not None:

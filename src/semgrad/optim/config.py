@@ -5,7 +5,6 @@ Every error names the key that is wrong. Paths in the file are relative to the f
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ from pydantic import (
 
 from semgrad.errors import ConfigError
 from semgrad.llm.config import ModelConfig, ModelsConfig, StrictConfig
+from semgrad.userfiles import parse_toml, read_user_text
 
 __all__ = [
     "DataConfig",
@@ -190,10 +190,7 @@ def config_from_dict(data: dict[str, Any], *, base_dir: str = ".") -> RunConfig:
 
 def load_config(path: str | Path) -> RunConfig:
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"no config file at {p}; pass the path of a .toml config")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{p} is not valid TOML: {err}") from None
+    what = "a run config (.toml)"
+    text = read_user_text(p, what=what, error=ConfigError)
+    data = parse_toml(text, where=str(p), what=what, error=ConfigError)
     return config_from_dict(data, base_dir=str(p.parent.resolve()))

@@ -37,6 +37,7 @@ __all__ = [
     "HISTORY_VERSION",
     "BatchItem",
     "BudgetStopped",
+    "CallsFailed",
     "CandidateRecord",
     "Decision",
     "EdgeStepRecord",
@@ -559,6 +560,9 @@ class RunSummary:
     train_size: int
     edges: dict[str, Any] | None = None
     version: int = HISTORY_VERSION
+    # Every request sent to a model over the run's life: each HTTP attempt (retries and
+    # failures included), across stops, kills and resumes (budget.json's count of calls).
+    requests_sent: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -576,6 +580,8 @@ class RunSummary:
         }
         if self.edges is not None:
             out["edges"] = dict(self.edges)
+        if self.requests_sent is not None:
+            out["requests_sent"] = self.requests_sent
         return out
 
     @classmethod
@@ -594,6 +600,7 @@ class RunSummary:
             train_size=int(d.get("train_size", 0)),
             edges=dict(edges) if isinstance(edges, Mapping) else None,
             version=int(d.get("version", 0)),
+            requests_sent=int(d["requests_sent"]) if "requests_sent" in d else None,
         )
 
 
@@ -681,6 +688,13 @@ class BudgetStopped:
     message: str
 
 
+@dataclass(frozen=True)
+class CallsFailed:
+    """The run stopped because model calls failed after their retries (status "errors")."""
+
+    message: str
+
+
 ProgressEvent = (
     Resumed
     | InitialStarted
@@ -690,6 +704,7 @@ ProgressEvent = (
     | StepFinished
     | FinalTestStarted
     | BudgetStopped
+    | CallsFailed
 )
 Progress = Callable[[ProgressEvent], None]
 

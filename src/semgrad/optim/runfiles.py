@@ -9,7 +9,11 @@ RUN_DIR/
   best_graph.json    the best accepted graph, as a plain graph spec (for a composite
                      graph: the swarm spec with the learned edge logits)
   realised_graph.json  composite graphs only: best_graph.json's deterministic realisation
-  summary.json       a `RunSummary`: initial and final scores and the cost by phase
+  summary.json       a `RunSummary`: initial and final scores, the cost by phase and
+                     every request sent (budget.json's count)
+  budget.json        the budget ledger: every request charged before it was sent, over
+                     every process of the run (semgrad.llm.budget; written ahead of each
+                     request, so a kill never loses a request it sent)
   data/              the examples (train/gate/test .jsonl) of a run started by
                      semgrad.fit (a config's ``file:`` splits)
 """
@@ -23,6 +27,7 @@ from typing import Any
 from semgrad.atomic import atomic_write_json, atomic_write_text
 from semgrad.errors import DataError
 from semgrad.optim.records import StepRecord, read_history, read_history_rows
+from semgrad.userfiles import parse_json, read_user_text, shown
 
 __all__ = ["RunFiles", "atomic_write_json", "atomic_write_text"]
 
@@ -60,22 +65,36 @@ class RunFiles:
         return self.root / "summary.json"
 
     @property
+    def budget(self) -> Path:
+        return self.root / "budget.json"
+
+    @property
     def report(self) -> Path:
         return self.root / "report.html"
 
     def read_json(self, path: Path) -> Any:
+        """A run file's JSON; every failure is a `DataError` naming the file."""
+
+        def error(message: str) -> DataError:
+            return DataError(message, str(path))
+
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DataError(
-                f"{path} is missing: {self.root} is not a semgrad run directory "
-                f"(or the run never completed its first step)",
-                str(path),
-            ) from None
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"{path} is not valid JSON ({err}); the file is damaged", str(path)
-            ) from None
+            if self.root.exists() and not self.root.is_dir():
+                raise error(
+                    f"{shown(self.root)} is a file, not a run directory; pass the directory "
+                    f"`semgrad optimize` wrote (runs/<name> or its --out)."
+                )
+            if not path.exists():
+                raise error(
+                    f"{shown(path)} is missing: {shown(self.root)} is not a semgrad run "
+                    f"directory (or the run never completed its first step)"
+                )
+        except OSError as exc:
+            raise error(f"cannot read {shown(path)} ({exc.strerror or exc})") from None
+        what = "a file semgrad wrote; the file is damaged"
+        return parse_json(
+            read_user_text(path, what=what, error=error), where=str(path), what=what, error=error
+        )
 
     def read_history(self) -> list[dict[str, Any]]:
         """history.jsonl as JSON objects (any version); `read_steps` for typed records."""

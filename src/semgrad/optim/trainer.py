@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from semgrad.atomic import remove_temporary_files
 from semgrad.autograd.backward import BackwardResult, gradient_messages
 from semgrad.data.example import Example
-from semgrad.errors import BudgetExceededError, ConfigError
+from semgrad.errors import BudgetExceededError, ConfigError, DataError
 from semgrad.evaluation.evaluator import ExampleResult, aevaluate, is_error
 from semgrad.evaluation.metrics import Metric
 from semgrad.execution.context import RunContext
@@ -45,7 +46,7 @@ from semgrad.graph.spec import graph_from_dict
 from semgrad.llm.budget import Budget
 from semgrad.llm.cache import Cache
 from semgrad.llm.factory import close_client
-from semgrad.llm.meter import Meter, Spend
+from semgrad.llm.meter import Meter, MeterSnapshot, Spend
 from semgrad.llm.stack import build_llm, build_stack
 from semgrad.llm.types import ALL_PHASES, LLM, PHASES
 from semgrad.optim.config import ModelsConfig, OptimizerConfig, RunConfig, config_from_dict
@@ -53,6 +54,7 @@ from semgrad.optim.edge_step import EdgeStep, same_wiring
 from semgrad.optim.optimizer import NodeOptimizer, Optimizer, SemanticGradientDescent
 from semgrad.optim.records import (
     BudgetStopped,
+    CallsFailed,
     EdgeStepRecord,
     ExamplesScored,
     FinalTestStarted,
@@ -100,7 +102,7 @@ class RunResult:
     composite graph, the swarm with its learned edges)."""
 
     run_dir: Path
-    status: str  # "finished" | "budget"
+    status: str  # "finished" | "budget" | "errors" (model calls failed after their retries)
     steps_done: int
     initial_test: float | None
     final_test: float | None
@@ -178,19 +180,25 @@ class Trainer:
         optimizer: Optimizer | None = None,
         budget_overrides: Mapping[str, int] | None = None,
         progress: Progress = quiet,
+        max_error_rate: float = 0.0,
     ) -> None:
         """`model` is a graph, or a swarm whose edges are learned too (`config.edges`).
         `config` holds the loop's settings (steps, seed, [optimizer], [edges], budget,
         models.concurrency) and is what config.json records. `llms` are raw clients by
         role (wrapped with the run's meter and budget); without them the models
         `config.models` names are built. `optimizer` defaults to the one `[optimizer]`
-        names, over the model's parameters."""
+        names, over the model's parameters. `max_error_rate`: see `_check_failed_calls`."""
+        if not 0.0 <= max_error_rate <= 1.0:
+            raise ConfigError(f"max_error_rate must be in [0, 1], got {max_error_rate}")
+        self.max_error_rate = max_error_rate
         self.config = config
         self.files = RunFiles(run_dir)
         self.progress = progress
         self.meter = Meter()
         limits = {**config.budget, **(budget_overrides or {})}
-        self.budget = Budget(limits) if limits else None
+        # Always kept (with no limits it only counts): every request sent over the run's
+        # life is charged to budget.json before it is sent, kills and resumes included.
+        self.budget = Budget(limits, ledger=self.files.budget)
         self._clients: list[LLM] = []
         self._cache: Cache | None = None
         self.llms = self._wrap(llms) if llms is not None else self._build_llms(config.models)
@@ -224,6 +232,8 @@ class Trainer:
         self.incumbent_scores: dict[str, float] = {}
         self.initial_test: float | None = None
         self.prior_spend: dict[str, dict[str, int]] = {}
+        # The last checkpoint written or restored (what a stop mid-step records).
+        self._committed: dict[str, Any] | None = None
 
     @classmethod
     def from_config(
@@ -236,6 +246,7 @@ class Trainer:
         metric: Metric | None = None,
         budget_overrides: Mapping[str, int] | None = None,
         progress: Progress = quiet,
+        max_error_rate: float = 0.0,
     ) -> Trainer:
         """The trainer for a TOML config (`load_config`) or a run's config.json
         (`load_run_config`). `llms`, `splits` or `metric` replace what the config names."""
@@ -247,6 +258,7 @@ class Trainer:
             llms=llms,
             budget_overrides=budget_overrides,
             progress=progress,
+            max_error_rate=max_error_rate,
         )
 
     def _build_llms(self, models: ModelsConfig) -> dict[str, LLM]:
@@ -295,7 +307,7 @@ class Trainer:
             "initial_test": self.initial_test,
             "optimizer": self.optimizer.state_dict(),
             "spend": self.spend(),
-            "budget_spent": self.budget.spent if self.budget else {},
+            "budget_spent": self.budget.charged(),
             "prompts": [FORWARD_VERSION, BACKWARD_VERSION, OPTIMIZER_VERSION],
         }
         if self.edge_step is not None:
@@ -307,10 +319,27 @@ class Trainer:
         return self.model.to_dict()
 
     def _checkpoint(self, status: str = "running") -> None:
-        atomic_write_json(self.files.checkpoint, self._checkpoint_state(status))
+        state = self._checkpoint_state(status)
+        atomic_write_json(self.files.checkpoint, state)
         atomic_write_json(self.files.best_graph, self._model_dict())
         if self.edge_step is not None:
             atomic_write_json(self.files.realised_graph, self.graph.to_dict())
+        self._committed = state
+
+    def _stop_checkpoint(self, status: str) -> None:
+        """Record a clean stop (a budget, failed model calls) in the middle of a step: the
+        last committed state with the new status and what has been spent since, never the
+        half-done step's graph (a candidate not yet gated) nor its optimizer state."""
+        if self._committed is None:  # stopped during the initial scoring: nothing changed yet
+            self._checkpoint(status)
+            return
+        state = {
+            **self._committed,
+            "status": status,
+            "spend": self.spend(),
+            "budget_spent": self.budget.charged(),
+        }
+        atomic_write_json(self.files.checkpoint, state)
 
     def restore(self) -> None:
         state = self.files.read_json(self.files.checkpoint)
@@ -326,11 +355,9 @@ class Trainer:
         self.initial_test = state.get("initial_test")
         self.optimizer.load_state_dict(state.get("optimizer", {}))
         self.prior_spend = state.get("spend", {})
-        if self.budget is not None:
-            for key, value in dict(state.get("budget_spent", {})).items():
-                if key in self.budget.spent:
-                    self.budget.spent[key] = int(value)
+        self.budget.charge_at_least(dict(state.get("budget_spent") or {}))
         self.files.truncate_history(self.step)
+        self._committed = state
 
     # -- evaluation --------------------------------------------------------------------
 
@@ -625,51 +652,109 @@ class Trainer:
             self.model,
         )
 
+    def _open(self, resume: bool) -> None:
+        """Take up the run in the run directory (`resume`), or start it there.
+
+        A resume after a kill at any moment works: temporary files of a write the kill
+        cut short are removed, budget.json's charge (every request the killed processes may
+        have sent) is carried over, and a run killed before its first checkpoint starts
+        again from its start (its finished calls are cached, so it reaches the same result).
+        """
+        remove_temporary_files(self.files.root)
+        if resume:
+            self.budget.charge_at_least(Budget.read_ledger(self.files.budget))
+            if self.files.checkpoint.exists():
+                self.restore()
+                self.progress(Resumed(self.step))
+                return
+            self.files.history.unlink(missing_ok=True)
+        self.files.root.mkdir(parents=True, exist_ok=True)
+        # A single-graph run's config.json has no "edges" key, as before edges existed.
+        dump = self.config.model_dump(exclude={"edges"} if self.config.edges is None else None)
+        if not resume:  # a resumed run keeps the config.json it was loaded from
+            atomic_write_json(self.files.config, dump)
+        atomic_write_json(self.files.initial_graph, self._model_dict())
+
+    async def _initial_scores(self) -> None:
+        """Score the initial graph on the gate and test sets, each unless already done (a
+        run stopped during its initial scoring scores the rest on resume). A run with no
+        test split (a benchmark scores its final graph itself) has no initial test score."""
+        test_due = self.initial_test is None and bool(self.splits.test)
+        if self.initial_gate is not None and not test_due:
+            return
+        self.progress(InitialStarted(len(self.splits.gate), len(self.splits.test)))
+        before = self.meter.snapshot()
+        if self.initial_gate is None:
+            gate = await self._evaluate(self.splits.gate, what="initial gate")
+            self._check_failed_calls(before, "the initial scoring")
+            gate_score = _mean(gate)
+            if gate_score is None:
+                raise ConfigError(
+                    "the gate split has no examples: a candidate needs items to be compared "
+                    'on; give gate examples (or gate = "train")',
+                    key="data.gate",
+                )
+            self.initial_gate = gate_score
+            self.best_gate = self.initial_gate
+            self.incumbent_scores = {r.example.id: r.score.value for r in gate}
+        if test_due:
+            test = await self._evaluate(self.splits.test, what="initial test")
+            self._check_failed_calls(before, "the initial scoring")
+            self.initial_test = _mean(test)
+        self._checkpoint()
+        self.progress(InitialScored(self.initial_gate, self.initial_test))
+
+    def _check_failed_calls(self, before: MeterSnapshot, what: str) -> None:
+        """Raise `_CallsFailedStop` when more of the model requests made since `before` (one
+        unit of work: the initial scoring, a step, the final test) failed after their
+        retries than `max_error_rate` allows; by default any failure stops the run.
+
+        A failed call is an error, never a wrong answer: the unit is not committed (a step
+        is not written to the history nor the checkpoint) and the run stops resumable, so
+        a fault can never silently change a result. Failed calls are not cached and every
+        successful one is, so `resume` on a healthy server redoes exactly the failed ones.
+        Failures within the allowance are counted in the spend (``errors`` per phase).
+        """
+        spent = (self.meter.snapshot() - before).total()
+        if spent.errors == 0 or spent.errors <= self.max_error_rate * spent.requests:
+            return
+        raise _CallsFailedStop(
+            f"{spent.errors} of {spent.requests} model requests failed after their retries "
+            f"during {what}, more than --max-error-rate {self.max_error_rate:.1%} allows; "
+            f"{what} was not recorded and the run stopped at step {self.step}. Make the "
+            f"model server healthy, then continue with `semgrad resume {self.files.root}` "
+            f"(only the failed calls are sent again), or allow failures with "
+            f"--max-error-rate."
+        )
+
     async def run(self, *, resume: bool = False) -> RunResult:
         t0 = time.perf_counter()
-        if resume:
-            self.restore()
-            self.progress(Resumed(self.step))
-        else:
-            self.files.root.mkdir(parents=True, exist_ok=True)
-            # A single-graph run's config.json has no "edges" key, as before edges existed.
-            dump = self.config.model_dump(exclude={"edges"} if self.config.edges is None else None)
-            atomic_write_json(self.files.config, dump)
-            atomic_write_json(self.files.initial_graph, self._model_dict())
+        self._open(resume)
         try:
-            if self.initial_gate is None:
-                self.progress(InitialStarted(len(self.splits.gate), len(self.splits.test)))
-                initial = await self._evaluate(self.splits.gate, what="initial gate")
-                gate_score = _mean(initial)
-                if gate_score is None:
-                    raise ConfigError(
-                        "the gate split has no examples: a candidate needs items to be "
-                        "compared on; give gate examples (or gate = \"train\")",
-                        key="data.gate",
-                    )
-                self.initial_gate = gate_score
-                self.best_gate = self.initial_gate
-                self.incumbent_scores = {r.example.id: r.score.value for r in initial}
-                self.initial_test = _mean(
-                    await self._evaluate(self.splits.test, what="initial test")
-                )
-                self._checkpoint()
-                self.progress(InitialScored(gate_score, self.initial_test))
+            await self._initial_scores()
             while self.step < self.config.steps:
                 self.progress(StepStarted(self.step, self.config.steps))
+                before = self.meter.snapshot()
                 record = await self._step()
+                self._check_failed_calls(before, f"step {self.step + 1}")
                 append_history(self.files.history, record)
                 self.step += 1
                 self._checkpoint()
                 self.progress(StepFinished(record))
             self.progress(FinalTestStarted(len(self.splits.test)))
+            before = self.meter.snapshot()
             final_test = _mean(await self._evaluate(self.splits.test, what="final test"))
+            self._check_failed_calls(before, "the final test")
         except BudgetExceededError as exc:
             # Stop cleanly: the checkpoint keeps the last completed step; spend so far is
             # recorded so a resumed run continues counting from here.
-            self._checkpoint(status="budget")
+            self._stop_checkpoint("budget")
             self.progress(BudgetStopped(str(exc)))
             return self._result("budget", t0, None, str(exc))
+        except _CallsFailedStop as exc:
+            self._stop_checkpoint("errors")
+            self.progress(CallsFailed(str(exc)))
+            return self._result("errors", t0, None, str(exc))
         self._checkpoint(status="finished")
         result = self._result("finished", t0, final_test)
         summary = RunSummary(
@@ -684,9 +769,14 @@ class Trainer:
             gate_size=len(self.splits.gate),
             train_size=len(self.splits.train),
             edges=self.edge_step.summary() if self.edge_step else None,
+            requests_sent=self.budget.charged()["calls"],
         )
         atomic_write_json(self.files.summary, summary.to_dict())
         return result
+
+
+class _CallsFailedStop(Exception):
+    """Model calls failed beyond the allowance: the run stops (status "errors")."""
 
 
 async def aoptimize(
@@ -699,9 +789,11 @@ async def aoptimize(
     metric: Metric | None = None,
     budget_overrides: Mapping[str, int] | None = None,
     progress: Progress = quiet,
+    max_error_rate: float = 0.0,
 ) -> RunResult:
     """Optimize `config`'s graph into `run_dir` (or resume it); what `semgrad optimize`
-    and `semgrad resume` do."""
+    and `semgrad resume` do. A run whose model calls fail (after their retries) beyond
+    `max_error_rate` stops with status "errors" (see `Trainer._check_failed_calls`)."""
     trainer = Trainer.from_config(
         config,
         run_dir,
@@ -710,6 +802,7 @@ async def aoptimize(
         metric=metric,
         budget_overrides=budget_overrides,
         progress=progress,
+        max_error_rate=max_error_rate,
     )
     try:
         return await trainer.run(resume=resume)
@@ -727,6 +820,7 @@ def optimize(
     metric: Metric | None = None,
     budget_overrides: Mapping[str, int] | None = None,
     progress: Progress = quiet,
+    max_error_rate: float = 0.0,
 ) -> RunResult:
     """The sync door of `aoptimize`."""
     return asyncio.run(
@@ -739,6 +833,7 @@ def optimize(
             metric=metric,
             budget_overrides=budget_overrides,
             progress=progress,
+            max_error_rate=max_error_rate,
         )
     )
 
@@ -746,6 +841,13 @@ def optimize(
 def load_run_config(run_dir: str | Path) -> RunConfig:
     """The config a run directory recorded (config.json), to resume it."""
     files = RunFiles(run_dir)
+    if files.root.is_dir() and not files.config.exists():
+        raise DataError(
+            f"{files.root} has no config.json: it is not a semgrad run directory, or its run "
+            f"was stopped before it started (no model was called yet). Start it again with "
+            f"`semgrad optimize CONFIG --out {files.root}`.",
+            str(files.config),
+        )
     data = files.read_json(files.config)
     base_dir = data.pop("base_dir", ".")
     optimizer = data.get("optimizer")
