@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stats import bootstrap_mean, mean
+from stats import bootstrap_mean, ci, mean, pct, verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "decide"))
 from report import decide_section
@@ -40,25 +40,6 @@ PAPER_LABELS = {
 
 def load(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
-
-
-def pct(x: float) -> str:
-    return "—" if x != x else f"{100 * x:.1f}"
-
-
-def ci(point: float, lo: float, hi: float, *, signed: bool = False) -> str:
-    if point != point:
-        return "—"
-    sign = "+" if signed and point > 0 else ""
-    return f"{sign}{100 * point:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
-def verdict(lo: float, hi: float) -> str:
-    if lo > 0:
-        return "win"
-    if hi < 0:
-        return "loss"
-    return "tie"
 
 
 def _fmt_int(n: float) -> str:

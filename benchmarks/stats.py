@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-__all__ = ["bootstrap_mean", "mean"]
+__all__ = ["bootstrap_mean", "ci", "mean", "pct", "verdict"]
 
 
 def mean(xs: Sequence[float]) -> float:
@@ -44,3 +44,24 @@ def bootstrap_mean(
     lo = stats[int((1 - level) / 2 * reps)]
     hi = stats[min(reps - 1, int((1 + level) / 2 * reps))]
     return (point, lo, hi)
+
+
+def pct(x: float) -> str:
+    """A fraction as a percentage with one decimal; "—" for NaN (no data)."""
+    return "—" if x != x else f"{100 * x:.1f}"
+
+
+def ci(point: float, lo: float, hi: float, *, signed: bool = False) -> str:
+    """A point estimate and its interval in points of accuracy: ``+4.0 [1.0, 7.0]``."""
+    if point != point:
+        return "—"
+    sign = "+" if signed and point > 0 else ""
+    return f"{sign}{100 * point:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def verdict(lo: float, hi: float) -> str:
+    """win / tie / loss by whether the interval lies above, straddles or lies below zero."""
+    if lo != lo:
+        return "—"
+    return "win" if lo > 0 else "loss" if hi < 0 else "tie"
+

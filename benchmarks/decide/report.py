@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stats import bootstrap_mean
+from stats import bootstrap_mean, ci, pct, verdict
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_METHOD = "search"
@@ -34,23 +34,6 @@ def load_cells(task_dir: Path) -> dict[str, dict[int, dict[str, Any]]]:
         record = json.loads(path.read_text())
         cells.setdefault(record["method"], {})[int(record["seed"])] = record
     return cells
-
-
-def _pct(x: float) -> str:
-    return "—" if x != x else f"{100 * x:.1f}"
-
-
-def _interval(point: float, lo: float, hi: float, *, signed: bool = False) -> str:
-    if point != point:
-        return "—"
-    sign = "+" if signed and point > 0 else ""
-    return f"{sign}{100 * point:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
-def verdict(lo: float, hi: float) -> str:
-    if lo != lo:
-        return "—"
-    return "win" if lo > 0 else "loss" if hi < 0 else "tie"
 
 
 def _diff(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]]) -> list[list[float]]:
@@ -77,7 +60,7 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
         "",
         f"{n} test items; splits {first['sizes']['train']} train / {first['sizes']['gate']} "
         f"validation (gate) / {n} test; majority-class rate of the test split "
-        f"{_pct(majority_rate)} %. Smallest paired effect resolvable at 95 % with a 25 % "
+        f"{pct(majority_rate)} %. Smallest paired effect resolvable at 95 % with a 25 % "
         f"disagreement rate: about ±{200 * (0.25 / n) ** 0.5:.0f} points.",
         "",
         "| method | seeds | test accuracy % [95 % CI] | Δ vs its initial | verdict | "
@@ -109,9 +92,9 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
         status = "/".join(r.get("status", "") for _, r in sorted(runs.items()))
         wall = "/".join(f"{r['wall_s'] / 60:.0f}" for _, r in sorted(runs.items()))
         lines.append(
-            f"| {LABELS.get(method, method)} | {len(runs)} | {_interval(*acc)} | "
-            f"{_interval(*d_init, signed=True)} | {verdict(d_init[1], d_init[2])} | "
-            f"{_interval(*d_def, signed=True)} | {verdict(d_def[1], d_def[2])} | "
+            f"| {LABELS.get(method, method)} | {len(runs)} | {ci(*acc)} | "
+            f"{ci(*d_init, signed=True)} | {verdict(d_init[1], d_init[2])} | "
+            f"{ci(*d_def, signed=True)} | {verdict(d_def[1], d_def[2])} | "
             f"{fwd} ({budget.get('forward', '—')}) | {strong} ({budget.get('strong', '—')}) | "
             f"{status} | {wall} |"
         )
