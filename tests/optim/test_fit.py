@@ -223,7 +223,7 @@ def test_metric_refs_round_trip() -> None:
     assert (ref, options) == ("label", {"labels": ["Yes", "No"]})
     assert resolve_metric(ref, options) == LabelMatch(labels=("Yes", "No"))
     ref, options = metric_ref(module_metric)
-    assert ref.endswith(":module_metric") and resolve_metric(ref, options) is module_metric
+    assert ref.endswith(":module_metric") and resolve_metric(ref, options).fn is module_metric  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="cannot import"):
         resolve_metric("no_such_module_xyz:f")
 

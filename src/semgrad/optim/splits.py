@@ -29,7 +29,9 @@ from semgrad.data.files import load_file, resolve_spec_path
 from semgrad.data.tasks import load_task
 from semgrad.errors import ConfigError
 from semgrad.evaluation import metrics as builtin_metrics
-from semgrad.evaluation.metrics import Metric, metric_for, task_metric
+from semgrad.evaluation.metrics import Metric, task_metric
+from semgrad.evaluation.resolve import check_metric
+from semgrad.evaluation.resolve import resolve_metric as resolve_any_metric
 from semgrad.optim.config import RunConfig
 from semgrad.optim.runfiles import atomic_write_text
 
@@ -139,28 +141,27 @@ def resolve_metric(ref: str, options: dict[str, Any] | None = None) -> Metric:
             f"metric=...)), or define it at the top level of an importable module",
             key="data.metric",
         )
-    if ":" not in ref:
-        return metric_for(ref, **options)
-    module, _, qualname = ref.partition(":")
-    try:
-        found: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(
-            f"cannot import the metric {ref!r} ({exc}); it must be importable as "
-            f"module:qualname from the Python path the run uses",
-            key="data.metric",
-        ) from None
-    if isinstance(found, type):
+    if ":" in ref and not ref.rpartition(":")[0].endswith(".py"):
+        module, _, qualname = ref.partition(":")
         try:
-            found = found(**options)
-        except TypeError as exc:
-            raise ConfigError(f"cannot build the metric {ref!r}: {exc}", "data.metric") from None
-    if not callable(found):
-        raise ConfigError(f"the metric {ref!r} is not callable", key="data.metric")
-    metric: Metric = found
-    return metric
+            found: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                found = getattr(found, part)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"cannot import the metric {ref!r} ({exc}); it must be importable as "
+                f"module:qualname from the Python path the run uses",
+                key="data.metric",
+            ) from None
+        if isinstance(found, type):  # a metric class: built with the recorded options
+            try:
+                built: Metric = found(**options)
+            except TypeError as exc:
+                raise ConfigError(f"cannot build the metric {ref!r}: {exc}", "data.metric") from None
+            return built
+    # A built-in by name, or a function of the user's (returning a bool, a number or a
+    # Score): the same resolution as `semgrad eval --metric`.
+    return resolve_any_metric(ref, **options)
 
 
 # -- splits from a config ------------------------------------------------------------------
@@ -199,6 +200,7 @@ def load_splits(config: RunConfig, *, metric: Metric | None = None) -> Splits:
                 f'(e.g. "exact", "numeric", or "package.module:function")',
                 key="data.metric",
             )
+    check_metric(metric, train)  # a metric that cannot score is said now, not steps later
     splits = Splits(train, gate, test, metric)
     splits.check_disjoint(gate_is_train=data.gate == "train")
     return splits
