@@ -10,8 +10,11 @@ reply of every node (and so on every item's score).
     python benchmarks/determinism.py                       # writes benchmarks/determinism.json
     python benchmarks/determinism.py --limit 10 --settings 4:on,1:off
 
-A setting is `SLOTS:PROMPT_CACHE`, e.g. `4:on` (the old default: four slots batched, the
-prompt cache on) or `1:off` (one request at a time, every prompt computed from scratch).
+A setting is `SLOTS:PROMPT_CACHE[:rN]`, e.g. `4:on` (the old default: four slots batched,
+the prompt cache on), `1:off` (one request at a time, every prompt computed from scratch)
+or `1:off:r2` (two independent copies of the model, one slot and one thread each, side by
+side). Replies are also compared across settings: a setting that agrees with `1:off` on
+every reply serves the same results.
 """
 
 from __future__ import annotations
@@ -40,11 +43,18 @@ HERE = Path(__file__).resolve().parent
 
 
 async def score_once(
-    slots: int, prompt_cache: bool, examples: list[Any], metric: Any, concurrency: int
+    slots: int,
+    prompt_cache: bool,
+    examples: list[Any],
+    metric: Any,
+    concurrency: int,
+    replicas: int = 1,
 ) -> dict[str, Any]:
-    client = LocalLLM("qwen2.5-coder-0.5b", n_parallel=slots, prompt_cache=prompt_cache)
+    client = LocalLLM(
+        "qwen2.5-coder-0.5b", n_parallel=slots, prompt_cache=prompt_cache, replicas=replicas
+    )
     meter = Meter()
-    llm = build_llm(client, meter=meter, max_concurrency=slots)
+    llm = build_llm(client, meter=meter, max_concurrency=slots * replicas)
     ctx = RunContext(llms={"forward": llm}, max_concurrency=concurrency)
     graph = hint_graph(2)
     # Load the model before the clock starts: the load is not scoring.
@@ -93,14 +103,18 @@ def main() -> None:
     examples = list(task.examples[: args.limit])
     settings = []
     for item in args.settings.split(","):
-        slots, cache = item.split(":")
-        settings.append((int(slots), cache == "on"))
+        slots, cache, *rest = item.split(":")
+        replicas = int(rest[0].lstrip("r")) if rest else 1
+        settings.append((item, int(slots), cache == "on", replicas))
 
-    runs: dict[str, list[dict[str, Any]]] = {f"{s}:{'on' if c else 'off'}": [] for s, c in settings}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in settings}
     for rep in range(args.repeats):
-        for slots, cache in settings:
-            name = f"{slots}:{'on' if cache else 'off'}"
-            r = asyncio.run(score_once(slots, cache, examples, task_metric(task), args.concurrency))
+        for name, slots, cache, replicas in settings:
+            r = asyncio.run(
+                score_once(
+                    slots, cache, examples, task_metric(task), args.concurrency, replicas
+                )
+            )
             runs[name].append(r)
             print(f"repeat {rep} setting {name}: {r['score']:.1%} in {r['wall_s']} s", flush=True)
 
@@ -127,6 +141,14 @@ def main() -> None:
             "differing_replies": differing_replies,
             "replies_compared": n_replies * (len(reps) - 1),
         }
+    reference = next(iter(runs.values()))[0]["replies"]
+    for name, reps in runs.items():
+        summary[name]["replies_differing_from_first_setting"] = sum(
+            1
+            for i, nodes in reps[0]["replies"].items()
+            for n, raw in nodes.items()
+            if raw != reference[i].get(n)
+        )
     base = next(iter(summary.values()))["median_wall_s"]
     for s in summary.values():
         s["wall_ratio_vs_first"] = round(s["median_wall_s"] / base, 3)
@@ -146,7 +168,8 @@ def main() -> None:
         print(
             f"{name}: scores {s['scores']}, median wall {s['median_wall_s']} s "
             f"(x{s['wall_ratio_vs_first']}), differing items {len(s['differing_items'])}, "
-            f"differing replies {s['differing_replies']}/{s['replies_compared']}"
+            f"differing replies {s['differing_replies']}/{s['replies_compared']}, "
+            f"replies differing from the first setting {s['replies_differing_from_first_setting']}"
         )
 
 

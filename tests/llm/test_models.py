@@ -688,3 +688,13 @@ def test_serve_off_the_main_thread_needs_a_stop_event() -> None:
     thread.start()
     thread.join()
     assert len(errors) == 1 and "stop=threading.Event()" in str(errors[0])
+
+
+def test_local_llm_replicas_must_be_at_least_one() -> None:
+    from semgrad.errors import ConfigError
+    from semgrad.llm.local import LocalLLM
+
+    with pytest.raises(ConfigError, match="replicas"):
+        LocalLLM("qwen2.5-coder-0.5b", replicas=0)
+    llm = LocalLLM("qwen2.5-coder-0.5b", replicas=2)  # nothing is loaded until a request
+    assert llm.replicas == 2 and not llm.loaded

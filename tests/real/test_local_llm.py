@@ -88,6 +88,21 @@ def test_temperature_zero_repeats_itself_one_request_at_a_time() -> None:
     assert len({r.usage for r in replies}) == 1
 
 
+def test_replicas_give_the_replies_one_copy_gives() -> None:
+    # Two single-slot copies side by side, one thread each: nothing is batched, so every
+    # reply is the one a single copy gives, whichever copy served it.
+    requests = [
+        Request.chat(f"Name {n} animals, one per line.", max_tokens=24) for n in (2, 3, 4, 5)
+    ]
+    with LocalLLM(MODEL, n_parallel=1, n_ctx_per_slot=512, prompt_cache=False) as one:
+        alone = [r.text for r in ask(one, *requests)]
+    with LocalLLM(
+        MODEL, n_parallel=1, n_ctx_per_slot=512, prompt_cache=False, replicas=2
+    ) as two:
+        side_by_side = [r.text for r in ask(two, *requests)]
+    assert side_by_side == alone
+
+
 def test_serve_answers_chat_completions_on_loopback() -> None:
     stop = threading.Event()
     ready: queue.Queue[str] = queue.Queue()

@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_FORWARD_MODEL",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_PROMPT_CACHE",
+    "DEFAULT_REPLICAS",
     "DEFAULT_SLOTS",
     "ModelConfig",
     "ModelsConfig",
@@ -41,6 +42,9 @@ DEFAULT_BACKWARD_MODEL = "qwen2.5-coder-1.5b"
 DEFAULT_SLOTS = 1
 # llama.cpp's reuse of a cached prompt prefix: off, because it changes replies.
 DEFAULT_PROMPT_CACHE = False
+# Independent copies of an embedded model side by side, each with `slots` slots and a share
+# of the threads; with one slot each, replies stay those of a single copy.
+DEFAULT_REPLICAS = 1
 # Tokens of context (prompt plus reply) per slot of an embedded model.
 DEFAULT_CTX_PER_SLOT = 4096
 # Graph nodes (hence model calls) in flight at once.
@@ -69,7 +73,7 @@ class ModelConfig(StrictConfig):
 class ModelsConfig(StrictConfig):
     """The `[models]` section: a model per role and how they are called.
 
-    `slots` and `prompt_cache` apply to embedded models only (a server has its own
+    `slots`, `prompt_cache` and `replicas` apply to embedded models only (a server has its own
     settings); `cache` is a path relative to the config file. The cache keys a server's
     replies by its base URL, so one server's answers are never served for another's;
     `cache_namespace` names a share instead: servers given the same namespace share their
@@ -81,6 +85,7 @@ class ModelsConfig(StrictConfig):
     optimizer: ModelConfig = ModelConfig(model=DEFAULT_BACKWARD_MODEL)
     slots: int = Field(DEFAULT_SLOTS, ge=1, le=64)
     prompt_cache: bool = DEFAULT_PROMPT_CACHE
+    replicas: int = Field(DEFAULT_REPLICAS, ge=1, le=64)
     ctx_per_slot: int = Field(DEFAULT_CTX_PER_SLOT, ge=256, le=1_048_576)
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=1024)
     cache: str | None = None

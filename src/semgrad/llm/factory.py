@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from semgrad.llm.config import DEFAULT_CTX_PER_SLOT, DEFAULT_PROMPT_CACHE, DEFAULT_SLOTS
+from semgrad.llm.config import (
+    DEFAULT_CTX_PER_SLOT,
+    DEFAULT_PROMPT_CACHE,
+    DEFAULT_REPLICAS,
+    DEFAULT_SLOTS,
+)
 from semgrad.llm.types import LLM
 
 __all__ = ["close_client", "default_cache_path", "make_client"]
@@ -25,6 +30,7 @@ def make_client(
     slots: int = DEFAULT_SLOTS,
     prompt_cache: bool = DEFAULT_PROMPT_CACHE,
     ctx_per_slot: int = DEFAULT_CTX_PER_SLOT,
+    replicas: int = DEFAULT_REPLICAS,
 ) -> LLM:
     """`OpenAICompatible` when `base_url` is given, else the embedded `LocalLLM` with
     `slots` parallel slots of `ctx_per_slot` tokens and llama.cpp's prompt cache on or off
@@ -41,7 +47,13 @@ def make_client(
     from semgrad.llm.models import resolve_model
 
     resolve_model(model)
-    return LocalLLM(model, n_parallel=slots, n_ctx_per_slot=ctx_per_slot, prompt_cache=prompt_cache)
+    return LocalLLM(
+        model,
+        n_parallel=slots,
+        n_ctx_per_slot=ctx_per_slot,
+        prompt_cache=prompt_cache,
+        replicas=replicas,
+    )
 
 
 async def close_client(client: LLM) -> None:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import secrets
 import threading
 import time
@@ -102,10 +103,13 @@ class LocalLLM:
         n_ctx_per_slot: int = DEFAULT_CTX_PER_SLOT,
         n_threads: int | None = None,
         prompt_cache: bool = DEFAULT_PROMPT_CACHE,
+        replicas: int = 1,
         verbose: bool = False,
         registry: Mapping[str, ModelSpec] | None = None,
     ) -> None:
         threads = validate_slots(n_parallel, n_ctx_per_slot, n_threads)
+        if replicas < 1:
+            raise ConfigError(f"must be at least 1, got {replicas}", key="replicas")
         self._registry = REGISTRY if registry is None else registry
         self._spec = model
         # A registry name is its own id; a path's id needs its hash, computed on first use.
@@ -118,6 +122,10 @@ class LocalLLM:
         self.n_ctx_per_slot = n_ctx_per_slot
         self.n_threads = threads
         self.prompt_cache = prompt_cache
+        # Independent copies of the model, each with its own slots and a share of the
+        # threads: requests run side by side without sharing a batch, so each reply is what
+        # one copy alone gives (deterministic with one slot each), unlike batched slots.
+        self.replicas = replicas
         self.verbose = verbose
         # Threading locks, not asyncio ones: worker threads take them, and an asyncio lock
         # would also tie the object to one event loop. Three, so that the event loop never
@@ -126,7 +134,9 @@ class LocalLLM:
         self._state_lock = threading.Lock()
         self._id_lock = threading.Lock()
         self._load_lock = threading.Lock()
-        self._server: Any = None
+        self._server: Any = None  # the first copy (all of them in `_servers`)
+        self._servers: list[Any] = []
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
 
@@ -157,6 +167,8 @@ class LocalLLM:
         with self._load_lock:
             # Dropping the last reference stops llama.cpp's loop and frees the weights.
             self._server = None
+            self._servers = []
+            self._idle = queue.SimpleQueue()
 
     async def aclose(self) -> None:
         """`close()` for async code (the CLI closes every client this way); it waits in a
@@ -195,14 +207,17 @@ class LocalLLM:
                 raise LLMError(f"{self!r} was closed; create a new LocalLLM to use the model.")
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
-                    max_workers=self.n_parallel, thread_name_prefix="semgrad-local-llm"
+                    max_workers=self.n_parallel * self.replicas,
+                    thread_name_prefix="semgrad-local-llm",
                 )
             return self._executor
 
     # --- in the worker threads ------------------------------------------------------------
 
     def _complete_blocking(self, request: Request) -> Response:
-        server = self._load()
+        self._load()
+        # A copy with a free slot: each copy is handed out `n_parallel` times at most.
+        server = self._idle.get()
         start = time.perf_counter()
         try:
             raw = server.handle_chat_completions(
@@ -212,6 +227,8 @@ class LocalLLM:
             # xllamacpp raises for requests it cannot even parse; a well-formed Request
             # should never get here, so say so rather than guess.
             raise MalformedResponseError(f"the embedded model rejected the request: {e}") from e
+        finally:
+            self._idle.put(server)
         latency = time.perf_counter() - start
         return parse_reply(
             raw, model=self.model, latency_s=latency, n_ctx_per_slot=self.n_ctx_per_slot
@@ -225,17 +242,23 @@ class LocalLLM:
                 raise LLMError(f"{self!r} was closed; create a new LocalLLM to use the model.")
             model_id, path = resolve_model(self._spec, registry=self._registry)
             self._model_id = model_id
-            self._server = start_server(
-                path,
-                server_params(
+            threads = max(1, self.n_threads // self.replicas)
+            for _ in range(self.replicas):
+                server = start_server(
                     path,
-                    alias=model_id,
-                    n_parallel=self.n_parallel,
-                    n_ctx_per_slot=self.n_ctx_per_slot,
-                    n_threads=self.n_threads,
-                    verbose=self.verbose,
-                ),
-            )
+                    server_params(
+                        path,
+                        alias=model_id,
+                        n_parallel=self.n_parallel,
+                        n_ctx_per_slot=self.n_ctx_per_slot,
+                        n_threads=threads,
+                        verbose=self.verbose,
+                    ),
+                )
+                self._servers.append(server)
+                for _slot in range(self.n_parallel):
+                    self._idle.put(server)
+            self._server = self._servers[0]
             return self._server
 
 

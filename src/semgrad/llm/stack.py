@@ -159,6 +159,7 @@ def build_stack(
                     slots=models.slots,
                     prompt_cache=models.prompt_cache,
                     ctx_per_slot=models.ctx_per_slot,
+                    replicas=models.replicas,
                 )
                 stack.clients.append(client)
                 shared[spec.key()] = build_llm(
@@ -167,7 +168,7 @@ def build_stack(
                     meter=meter,
                     budget=budget,
                     retry=retry,
-                    max_concurrency=None if spec.base_url else models.slots,
+                    max_concurrency=None if spec.base_url else models.slots * models.replicas,
                     cache_namespace=models.cache_namespace,
                 )
             stack.llms[role] = shared[spec.key()]
