@@ -120,6 +120,7 @@ def test_embedded_settings_reach_the_client_and_a_server_is_not_limited(
         "slots": 2,
         "prompt_cache": True,
         "ctx_per_slot": 2048,
+        "replicas": 1,
     }
 
 
