@@ -108,5 +108,7 @@ def decide_section() -> list[str]:
     if not results.exists():
         return ["No decide cells have been run yet."]
     for task_dir in sorted(p for p in results.iterdir() if p.is_dir()):
-        out += task_section(task_dir.name, load_cells(task_dir))
+        cells = load_cells(task_dir)
+        if cells:  # a task whose first cell has not finished has nothing to show yet
+            out += task_section(task_dir.name, cells)
     return out or ["No decide cells have been run yet."]
