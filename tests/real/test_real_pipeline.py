@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def semgrad(
-    *args: str, home: Path | None = None, timeout: float = 1500
+    *args: str, home: Path | None = None, timeout: float = 2700
 ) -> subprocess.CompletedProcess[str]:
     import os
 
