@@ -290,6 +290,7 @@ async def run_cell(
             "strong": STRONG_MODEL,
             "slots": 1,
             "prompt_cache": False,
+            "replicas": getattr(models.clients["forward"], "replicas", None),
         },
         "date": time.strftime("%Y-%m-%d"),
         "commit": _commit(),

@@ -696,5 +696,13 @@ def test_local_llm_replicas_must_be_at_least_one() -> None:
 
     with pytest.raises(ConfigError, match="replicas"):
         LocalLLM("qwen2.5-coder-0.5b", replicas=0)
-    llm = LocalLLM("qwen2.5-coder-0.5b", replicas=2)  # nothing is loaded until a request
+    llm = LocalLLM("qwen2.5-coder-0.5b", replicas=2, n_threads=2)  # nothing loads yet
     assert llm.replicas == 2 and not llm.loaded
+
+
+def test_local_llm_makes_no_more_copies_than_threads() -> None:
+    from semgrad.llm.local import LocalLLM
+
+    # A copy needs a thread of its own: on one thread, the default two copies become one.
+    assert LocalLLM("qwen2.5-coder-0.5b", n_threads=1).replicas == 1
+    assert LocalLLM("qwen2.5-coder-0.5b", n_threads=4, replicas=3).replicas == 3

@@ -17,6 +17,7 @@ from semgrad.llm.config import (
     DEFAULT_BACKWARD_MODEL,
     DEFAULT_FORWARD_MODEL,
     DEFAULT_PROMPT_CACHE,
+    DEFAULT_REPLICAS,
     DEFAULT_SLOTS,
     ModelsConfig,
 )
@@ -88,7 +89,8 @@ def test_roles_naming_one_model_share_its_client_meter_and_cache(
             assert find_layer(llm, CachedLLM) is not None
             assert find_layer(llm, BudgetedLLM) is not None
             limit = find_layer(llm, LimitedLLM)
-            assert limit is not None and limit.max_concurrency == 3  # the embedded slots
+            # the embedded slots times the copies
+            assert limit is not None and limit.max_concurrency == 3 * DEFAULT_REPLICAS
         asyncio.run(stack.llms["forward"].complete(Request.chat("hi", node="n")))
         assert stack.meter.snapshot().total().calls == 1
     finally:
@@ -120,7 +122,7 @@ def test_embedded_settings_reach_the_client_and_a_server_is_not_limited(
         "slots": 2,
         "prompt_cache": True,
         "ctx_per_slot": 2048,
-        "replicas": 1,
+        "replicas": DEFAULT_REPLICAS,
     }
 
 

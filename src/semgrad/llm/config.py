@@ -43,8 +43,10 @@ DEFAULT_SLOTS = 1
 # llama.cpp's reuse of a cached prompt prefix: off, because it changes replies.
 DEFAULT_PROMPT_CACHE = False
 # Independent copies of an embedded model side by side, each with `slots` slots and a share
-# of the threads; with one slot each, replies stay those of a single copy.
-DEFAULT_REPLICAS = 1
+# of the threads; with one slot each, replies stay those of a single copy. Two copies with one
+# thread each scored 1.55x as fast as one copy with two threads on 2 cores, and faster than
+# four batched slots (benchmarks/determinism_replicas.json); never more copies than threads.
+DEFAULT_REPLICAS = 2
 # Tokens of context (prompt plus reply) per slot of an embedded model.
 DEFAULT_CTX_PER_SLOT = 4096
 # Graph nodes (hence model calls) in flight at once.

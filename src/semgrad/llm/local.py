@@ -55,6 +55,7 @@ from semgrad.llm.config import (
     DEFAULT_CTX_PER_SLOT,
     DEFAULT_FORWARD_MODEL,
     DEFAULT_PROMPT_CACHE,
+    DEFAULT_REPLICAS,
     DEFAULT_SLOTS,
 )
 from semgrad.llm.models import (
@@ -90,7 +91,11 @@ class LocalLLM:
     `prompt_cache` lets llama.cpp reuse the cached prefix of an earlier prompt in the same
     slot: faster for prompts that share a long start, but it makes temperature-0 replies
     vary slightly (see the module doc); `n_parallel=1, prompt_cache=False` (the default)
-    gives replies that repeat exactly, at the cost of batching.
+    gives replies that repeat exactly, at the cost of batching. `replicas` independent
+    copies of the model (default 2, never more than the threads) run side by side, each
+    with `n_parallel` slots and an equal share of the threads: with one slot each, every
+    reply is the one a single copy gives, and the copies win back the throughput batching
+    gave (benchmarks/README.md, "Deterministic scoring").
     `verbose` lets llama.cpp log to stderr (load details, timings); otherwise it prints
     errors only. Call `close()` (or use `with`) to free the model's memory.
     """
@@ -103,7 +108,7 @@ class LocalLLM:
         n_ctx_per_slot: int = DEFAULT_CTX_PER_SLOT,
         n_threads: int | None = None,
         prompt_cache: bool = DEFAULT_PROMPT_CACHE,
-        replicas: int = 1,
+        replicas: int = DEFAULT_REPLICAS,
         verbose: bool = False,
         registry: Mapping[str, ModelSpec] | None = None,
     ) -> None:
@@ -125,7 +130,8 @@ class LocalLLM:
         # Independent copies of the model, each with its own slots and a share of the
         # threads: requests run side by side without sharing a batch, so each reply is what
         # one copy alone gives (deterministic with one slot each), unlike batched slots.
-        self.replicas = replicas
+        # Never more copies than threads: a copy needs at least one of its own.
+        self.replicas = min(replicas, threads)
         self.verbose = verbose
         # Threading locks, not asyncio ones: worker threads take them, and an asyncio lock
         # would also tie the object to one event loop. Three, so that the event loop never

@@ -168,7 +168,10 @@ def build_stack(
                     meter=meter,
                     budget=budget,
                     retry=retry,
-                    max_concurrency=None if spec.base_url else models.slots * models.replicas,
+                    # The copies an embedded client really made (never more than threads).
+                    max_concurrency=None
+                    if spec.base_url
+                    else models.slots * getattr(client, "replicas", models.replicas),
                     cache_namespace=models.cache_namespace,
                 )
             stack.llms[role] = shared[spec.key()]
