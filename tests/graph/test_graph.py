@@ -207,7 +207,7 @@ def test_spec_errors_name_the_key() -> None:
                 "output": "a",
             }
         )
-    with pytest.raises(SpecError, match="colour: Extra inputs"):
+    with pytest.raises(SpecError, match="colour: unknown key .colour.; the keys here are type, name"):
         graph_from_dict(
             {
                 "inputs": ["q"],

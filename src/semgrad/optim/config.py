@@ -17,7 +17,7 @@ from pydantic import (
 
 from semgrad.errors import ConfigError
 from semgrad.llm.config import ModelConfig, ModelsConfig, StrictConfig
-from semgrad.userfiles import parse_toml, read_user_text
+from semgrad.userfiles import invalid_keys, parse_toml, read_user_text
 
 __all__ = [
     "DataConfig",
@@ -141,7 +141,7 @@ class EdgesConfig(StrictConfig):
     baseline_decay: float = Field(0.9, ge=0.0, le=1.0)
     temperature: float = Field(1.0, gt=0.0, le=100.0)
     threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[float, float] = Field((0.9, 0.999), strict=False)  # a TOML array
     eps: float = Field(1e-8, gt=0.0)
 
     @field_validator("betas")
@@ -172,12 +172,8 @@ class RunConfig(StrictConfig):
 
 
 def _describe(err: ValidationError) -> tuple[str, str]:
-    first = err.errors()[0]
-    key = ".".join(str(x) for x in first["loc"]) or "<top>"
-    msgs = "; ".join(
-        f"{'.'.join(str(x) for x in e['loc']) or '<top>'}: {e['msg']}" for e in err.errors()
-    )
-    return key, msgs
+    problems = invalid_keys(err, RunConfig, hidden=("base_dir",))
+    return problems[0][0], "; ".join(f"{key}: {problem}" for key, problem in problems)
 
 
 def config_from_dict(data: dict[str, Any], *, base_dir: str = ".") -> RunConfig:
