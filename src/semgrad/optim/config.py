@@ -61,6 +61,22 @@ class DataConfig(StrictConfig):
     metric: str | None = None
     metric_options: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _nothing_ignored(self) -> DataConfig:
+        """Refuse the settings that would have no effect (they used to be dropped)."""
+        if self.metric_options and self.metric is None:
+            raise ValueError(
+                "metric_options are options of data.metric, which is not set; set data.metric "
+                '(e.g. "numeric") or remove metric_options'
+            )
+        if self.gate == "train" and self.gate_size is not None:
+            raise ValueError(
+                'gate_size sizes a gate split of its own, but gate = "train" gates on the '
+                "training examples; set data.gate to a split (e.g. a task's val split) or "
+                "remove gate_size"
+            )
+        return self
+
 
 Method = Literal["search", "paper", "demos"]
 """How a text step is taken (README, "Which method to use when"):
