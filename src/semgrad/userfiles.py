@@ -13,15 +13,20 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, NoReturn
+
+from pydantic import BaseModel, ValidationError
 
 from semgrad.errors import SemgradError
 from semgrad.text import shorten
 
 __all__ = [
     "check_output_file",
+    "invalid_keys",
     "parse_json",
     "parse_toml",
     "read_user_text",
@@ -137,3 +142,75 @@ def write_failed(path: str | os.PathLike[str], exc: OSError, *, what: str) -> st
         f"cannot write {what} to {shown(path)} ({_os_problem(exc)}); pass a file path in a "
         f"writable directory."
     )
+
+
+def invalid_keys(
+    err: ValidationError, model: type[BaseModel], *, hidden: Collection[str] = ()
+) -> list[tuple[str, str]]:
+    """What pydantic found wrong in a user's file read as `model`: (dotted key, problem)
+    pairs, the key "<top>" for the whole. An unknown key is named with the keys allowed
+    where it stands (`hidden` ones, set by the program, left out), so a misspelt key is
+    easy to fix."""
+    found = []
+    for e in err.errors():
+        loc = e["loc"]
+        key = ".".join(str(x) for x in loc) or "<top>"
+        message = e["msg"]
+        if e["type"] == "extra_forbidden":
+            allowed = _keys_at(model, loc[:-1])
+            if allowed is not None:
+                valid = ", ".join(k for k in allowed if k not in hidden) or "none"
+                message = (
+                    f"unknown key {shorten(repr(str(loc[-1])), 80)}; the keys here are {valid}"
+                )
+        elif e["type"].endswith("_type") and "input" in e:  # e.g. "3" where 3 was due
+            message = f"{message}, got {shorten(repr(e['input']), 80)}"
+        found.append((shorten(key, _PATH_CHARS), message))
+    return found
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str] | None:
+    """The keys of the object at `loc` inside `model`'s data, or None if not an object."""
+    kind: Any = model
+    for part in loc:
+        kind = _inside(kind, part)
+        if kind is None:
+            return None
+    kind = _unwrapped(kind)
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return [f.alias or name for name, f in kind.model_fields.items()]
+    return None
+
+
+def _unwrapped(kind: Any) -> Any:
+    """`kind` without Annotated and without None in an optional."""
+    while typing.get_origin(kind) is typing.Annotated:
+        kind = typing.get_args(kind)[0]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(members) == 1:
+            return _unwrapped(members[0])
+    return kind
+
+
+def _inside(kind: Any, part: int | str) -> Any:
+    """The type of item `part` (a key, a list index, a union's tag) of a value of `kind`."""
+    kind = _unwrapped(kind)
+    origin = typing.get_origin(kind)
+    if isinstance(kind, type) and issubclass(kind, BaseModel) and isinstance(part, str):
+        for name, f in kind.model_fields.items():
+            if part in (name, f.alias):
+                return f.annotation
+        return None
+    if origin in (list, tuple) and isinstance(part, int):
+        return typing.get_args(kind)[0]
+    if origin is dict and isinstance(part, str):
+        return typing.get_args(kind)[1]
+    if origin in (typing.Union, types.UnionType) and isinstance(part, str):
+        for member in typing.get_args(kind):  # a tagged union: the member with that tag
+            member = _unwrapped(member)
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                tag = member.model_fields.get("type")
+                if tag is not None and part in typing.get_args(tag.annotation):
+                    return member
+    return None

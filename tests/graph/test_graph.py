@@ -207,7 +207,9 @@ def test_spec_errors_name_the_key() -> None:
                 "output": "a",
             }
         )
-    with pytest.raises(SpecError, match="colour: Extra inputs"):
+    with pytest.raises(
+        SpecError, match=r"colour: unknown key 'colour'; the keys here are type, name"
+    ):
         graph_from_dict(
             {
                 "inputs": ["q"],

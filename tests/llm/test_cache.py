@@ -25,6 +25,7 @@ from semgrad.llm import (
     Usage,
     canonical_json,
 )
+from semgrad.llm.types import MAX_REPLY_CHARS
 
 BASE = Request(
     messages=(Message("system", "be brief"), Message("user", "what is 2+2?")),
@@ -122,6 +123,14 @@ def test_roundtrip_stats_and_clear(tmp_path: Path) -> None:
         assert stats.path == path and stats.size_bytes > 0
         assert cache.clear() == 1
         assert cache.stats().entries == 0
+
+
+def test_a_row_over_the_reply_cap_is_read_cut(tmp_path: Path) -> None:
+    # A row stored before replies were capped is read as the clients read a reply now.
+    with Cache(tmp_path / "c.sqlite") as cache:
+        key = _put(cache, Request.chat("q"), "y" * (MAX_REPLY_CHARS + 1))
+        got = cache.get(key)
+    assert got is not None and (len(got.text), got.finish_reason) == (MAX_REPLY_CHARS, "length")
 
 
 def test_the_first_answer_stored_for_a_key_wins(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from semgrad.errors import (
 from semgrad.llm import Cache, CachedLLM, FakeOpenAIServer, OpenAICompatible, Request, Response
 from semgrad.llm.fakes import ScriptedFailure
 from semgrad.llm.openai import parse_retry_after, request_body
+from semgrad.llm.types import MAX_REPLY_CHARS, capped_reply
 
 SECRET = "sk-test-0123456789abcdef-SECRET"
 KEY_ENV = "SEMGRAD_TEST_API_KEY"
@@ -217,6 +218,17 @@ def test_missing_usage_counts_as_zero_tokens() -> None:
     assert response.text == "hi"
     assert response.usage.total_tokens == 0
     assert response.finish_reason == "stop"
+
+
+def test_a_reply_over_the_cap_is_cut_there_and_marked_length() -> None:
+    # A server that ignores max_tokens (or a hostile one) cannot hand megabytes to the
+    # parsers, metrics, prompts, cache and report: they read the first MAX_REPLY_CHARS.
+    long = "x" * (MAX_REPLY_CHARS + 10)
+    with FakeOpenAIServer(reply=lambda body: long) as server:
+        llm = OpenAICompatible(server.base_url, "m")
+        cut = asyncio.run(_complete(llm, Request.chat("a")))
+    assert (len(cut.text), cut.finish_reason) == (MAX_REPLY_CHARS, "length")
+    assert capped_reply("x" * MAX_REPLY_CHARS, "stop") == ("x" * MAX_REPLY_CHARS, "stop")
 
 
 def test_http_errors_carry_status_body_url_and_retry_after() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable
 
 from semgrad.autograd.backward import backward
@@ -18,6 +19,9 @@ from semgrad.optim.optimizer import (
     NodeOptimizer,
     Proposal,
     SemanticGradientDescent,
+    _copies_an_input,
+    _copies_own_work,
+    _echoes,
     parse_improved,
 )
 from semgrad.prompts import OptimizerExample, render_optimizer
@@ -192,6 +196,18 @@ def test_a_proposal_that_takes_up_one_phrase_of_the_advice_is_kept() -> None:
     )
     proposal, _ = propose_with(f"<improved>{text}</improved>", [entry(OUTPUT, (MESSAGE,))])
     assert proposal.ok and proposal.new == text
+
+
+def test_the_copy_guard_is_linear_on_megabyte_texts() -> None:
+    # 2 MB of 400,000 words, copied from a 2 MB output and feedback: under a few seconds
+    # (the quadratic-in-practice version took 16 s of an optimize on such a reply).
+    huge = "[b]\x1b[31m(" * 200_000
+    start = time.process_time()
+    assert _echoes(huge, huge, "other words entirely")
+    ex = OptimizerExample(inputs={"question": huge}, output=huge, feedback=(huge,))
+    assert _copies_an_input(huge, [ex]) and _copies_own_work(huge, [ex])
+    assert not _copies_an_input("a short instruction to answer with a number", [ex])
+    assert time.process_time() - start < 5
 
 
 # -- the prompt: mistakes only where there were mistakes, format only when relevant ----------------

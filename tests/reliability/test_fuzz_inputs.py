@@ -1,7 +1,8 @@
 """R3: fuzzed user input never gives a traceback nor hangs. Graph and swarm specs, run
 configs, data files, cache and output paths, and command lines go through the CLI in-process
 (`semgrad.cli.main`, against a loopback fake server); every error is exit 2 with a message
-under 2,000 characters. 2,050 cases in all (`CASES`)."""
+under 2,000 characters; a wrongly typed setting is refused, never coerced. 2,200 cases in all
+(`CASES`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,20 +35,24 @@ CASES = {
     "cache": 120,
     "output": 110,
     "argv": 1_000,
+    "types": 150,
 }
 assert sum(CASES.values()) >= 2_000
 CASES = {k: max(1, int(v * SCALE)) for k, v in CASES.items()}
 
-SWARM = {
+
+def _agent(name: str) -> dict[str, Any]:
+    node = {"type": "llm", "name": "answer", "inputs": ["question"], "instruction": "Answer."}
+    return {"name": name, "graph": {"inputs": ["question"], "nodes": [node], "output": "answer"}}
+
+
+SWARM = {  # a valid swarm, which the fuzz mutates
     "semgrad": 1,
     "kind": "swarm",
     "inputs": ["question"],
-    "agents": [
-        {"name": "a", "instruction": "Answer.", "max_tokens": 8},
-        {"name": "b", "instruction": "Answer too.", "max_tokens": 8},
-    ],
+    "agents": [_agent("a"), _agent("b")],
     "decision": {"type": "function", "fn": "majority_choice"},
-    "edges": [{"from": "a", "to": "b", "p0": 0.5}],
+    "edges": [{"from": "a", "to": "b/answer", "p0": 0.5}, {"from": "b", "to": "decision"}],
 }
 
 
@@ -134,7 +140,7 @@ def mutated(base: dict[str, Any]) -> st.SearchStrategy[Any]:
             ]
             target = lists[0][0] if lists else doc
         keys = [*target, key]
-        chosen = keys[hash(key) % len(keys)]
+        chosen = keys[zlib.crc32(key.encode("utf-8", "surrogatepass")) % len(keys)]
         if remove:
             target.pop(chosen, None)
         else:
@@ -221,6 +227,89 @@ def test_configs(home: Path, line: int, key: str, value: Any, raw: bytes | None)
     path.write_bytes(raw if raw is not None else "\n".join(lines).encode("utf-8", "replace"))
     # [budget] calls = 0: a valid config stops before its first model call.
     check(*cli("optimize", str(path), "--out", str(home / "run"), "--overwrite"))
+
+
+# -- wrong types: refused, never coerced nor ignored --------------------------------------
+
+# A typed setting of a graph spec or a run config, and what its type is.
+TYPED = [
+    ("graph", ("nodes", -1, "max_tokens"), "int"),
+    ("graph", ("nodes", -1, "temperature"), "float"),
+    ("graph", ("nodes", -1, "requires_grad"), "bool"),
+    ("graph", ("nodes", -1, "instruction"), "str"),
+    ("graph", ("nodes", -1, "role"), "str"),
+    ("graph", ("output",), "str"),
+    ("config", ("steps",), "int"),
+    ("config", ("seed",), "int"),
+    ("config", ("data", "train_size"), "int"),
+    ("config", ("data", "split_seed"), "int"),
+    ("config", ("models", "concurrency"), "int"),
+    ("config", ("models", "max_attempts"), "int"),
+    ("config", ("models", "prompt_cache"), "bool"),
+    ("config", ("optimizer", "batch_size"), "int"),
+    ("config", ("optimizer", "use_gradients"), "bool"),
+    ("config", ("optimizer", "retry_temperature"), "float"),
+]
+WRONG = {
+    "int": st.booleans() | st.integers(0, 99).map(str) | st.floats(0.5, 9.5) | st.just([1]),
+    "float": st.booleans() | st.sampled_from(["0.5", "1", "nan"]) | st.just([0.5]),
+    "bool": st.integers(0, 1) | st.sampled_from(["true", "false", "yes"]) | st.just(1.0),
+    "str": st.integers() | st.booleans() | st.just(["x"]) | st.just({"x": "y"}),
+}
+TYPED_CONFIG = {
+    "name": "fz",
+    "steps": 1,
+    "seed": 0,
+    "graph": {"hints": 1},
+    "data": {"train": "arith:train", "gate": "arith:val", "test": "arith:test",
+             "train_size": 2, "gate_size": 2, "test_size": 2, "split_seed": 0},
+    "models": {"cache_mode": "off", "concurrency": 2, "max_attempts": 2, "prompt_cache": False},
+    "optimizer": {"batch_size": 2, "use_gradients": True, "retry_temperature": 0.5},
+    "budget": {"calls": 0},
+}  # fmt: skip
+
+
+def toml_text(doc: dict[str, Any]) -> str:
+    """`doc` (scalars, then tables of scalars) as TOML."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        return toml_value(v)
+
+    lines = [f"{k} = {value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    for key, table in doc.items():
+        if isinstance(table, dict):
+            lines += [f"[{key}]", *(f"{k} = {value(v)}" for k, v in table.items())]
+    return "\n".join(lines) + "\n"
+
+
+@fuzz(CASES["types"])
+@given(field=st.sampled_from(TYPED), data=st.data())
+def test_wrong_types_are_refused(
+    server: FakeOpenAIServer, home: Path, field: tuple[str, tuple[Any, ...], str], data: Any
+) -> None:
+    kind, where, type_name = field
+    value = data.draw(WRONG[type_name])
+    doc: Any = hint_graph(1).to_dict() if kind == "graph" else json.loads(json.dumps(TYPED_CONFIG))
+    if kind == "config":  # the loopback model: the config is valid but for the one value
+        model = {"model": "fake-model", "base_url": server.base_url}
+        doc["models"].update(forward=model, backward=model, optimizer=model)
+    target = doc
+    for part in where[:-1]:
+        target = target[part]
+    target[where[-1]] = value
+    if kind == "graph":
+        path = home / "typed.json"
+        path.write_text(json.dumps(doc))
+        argv = ["run", str(path), "-i", "question=q", "--json", *remote(server)]
+    else:
+        path = home / "typed.toml"
+        path.write_text(toml_text(doc))
+        argv = ["optimize", str(path), "--out", str(home / "typed-run"), "--overwrite"]
+    code, err = cli(*argv)
+    check(code, err, allowed=(2,))
+    assert str(where[-1]) in err
 
 
 # -- data files --------------------------------------------------------------------------

@@ -1,16 +1,20 @@
 """R4: an API key never reaches a file or the terminal (raw or base64), and a one-character
 key does not corrupt replies. R5: hostile model replies (markup, ESC/OSC sequences, lone
 surrogates, 2 MB) through `eval`, `optimize`, `resume` and `report`: no crash, no raw
-control sequence on the terminal, bounded CPU time. (`run` is covered in
-tests/cli/test_cli_safety.py.)"""
+control sequence on the terminal; with a 2 MB reply, `run`, `eval`, `optimize`, `resume`
+and `report` each take under 10 s of CPU, the model (a server in this process) aside.
+(`run` with the other kinds is covered in tests/cli/test_cli_safety.py.)"""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import io
+import os
 import re
-import time
+import resource
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -119,12 +123,15 @@ def hostile_reply(kind: str) -> Any:
     return answer
 
 
-@pytest.mark.parametrize("kind", list(HOSTILE))
+def inert(*streams: str) -> bool:
+    return not any(RAW_CONTROL.search(s.replace("\n", "").replace("\t", "")) for s in streams)
+
+
+@pytest.mark.parametrize("kind", [k for k in HOSTILE if k != "huge"])
 def test_hostile_replies_through_eval_optimize_resume_and_report(kind: str, tmp_path: Path) -> None:
     graph = tmp_path / "g.json"
     graph.write_text(hint_graph(1).to_json())
     run_dir = tmp_path / "run"
-    start = time.process_time()
     with FakeOpenAIServer(reply=hostile_reply(kind)) as server:
         cfg = write_config(tmp_path, server.base_url, "hostile", steps=1, size=2)
         outputs = [
@@ -133,15 +140,56 @@ def test_hostile_replies_through_eval_optimize_resume_and_report(kind: str, tmp_
                 "--base-url", server.base_url, "--model", "fake-model", "--cache-mode", "off",
             ),
             cli("optimize", str(cfg), "--out", str(run_dir)),
-            # (A resume replays the same 2 MB texts: covered by the smaller kinds.)
-            *([] if kind == "huge" else [cli("resume", str(run_dir))]),
+            cli("resume", str(run_dir)),
             cli("report", str(run_dir)),
         ]  # fmt: skip
-    cpu = time.process_time() - start
     for code, out, err in outputs:
         assert code == 0, err[-2_000:]
-        for stream in (out, err):
-            assert not RAW_CONTROL.search(stream.replace("\n", "").replace("\t", ""))
-    assert cpu < 60  # the server's threads run in this process too
+        assert inert(out, err)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in html.lower().replace("<script>/*", "")  # inert
+
+
+CPU_LIMIT_S = 10.0  # per command (issue 13, R5)
+
+
+def timed(*argv: str) -> tuple[int, str, float]:
+    """`semgrad ARGV` in a new process: exit code, terminal output, and the CPU seconds
+    (user + system) that process used. The fake model's server stays in this process, so
+    serving the replies is not counted."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [sys.executable, "-m", "semgrad", *argv],
+        capture_output=True,
+        env={**os.environ, "COLUMNS": "120"},
+        timeout=300,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    terminal = (done.stdout + done.stderr).decode("utf-8", "surrogateescape")
+    return done.returncode, terminal, cpu
+
+
+def test_a_2mb_hostile_reply_costs_each_command_under_10_s_of_cpu(tmp_path: Path) -> None:
+    graph = tmp_path / "g.json"
+    graph.write_text(hint_graph(1).to_json())
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(reply=hostile_reply("huge")) as server:
+        model = ["--base-url", server.base_url, "--model", "fake-model", "--cache-mode", "off"]
+        cfg = write_config(tmp_path, server.base_url, "hostile", steps=1, size=2)
+        commands = {
+            "run": ["run", str(graph), "-i", "question=q", *model],
+            "eval": ["eval", str(graph), "-d", "arith:test", "-n", "2", "-o", str(tmp_path / "r.jsonl"), *model],
+            "optimize": ["optimize", str(cfg), "--out", str(run_dir)],
+            "resume": ["resume", str(run_dir)],
+            "report": ["report", str(run_dir)],
+        }  # fmt: skip
+        results = {name: timed(*argv) for name, argv in commands.items()}
+    for name, (code, terminal, _) in results.items():
+        assert code == 0, f"{name}: {terminal[-2_000:]}"
+        assert inert(terminal), name
+    figures = ", ".join(f"{name} {cpu:.1f} s" for name, (_, _, cpu) in results.items())
+    slow = [name for name, (_, _, cpu) in results.items() if cpu >= CPU_LIMIT_S]
+    assert not slow, f"over {CPU_LIMIT_S:.0f} s of CPU with a 2 MB reply: {slow} ({figures})"
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "<script" not in html.lower().replace("<script>/*", "")  # inert

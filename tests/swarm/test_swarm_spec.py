@@ -96,7 +96,7 @@ def mutate(path: list[Any], value: Any) -> dict[str, Any]:
     [
         (["agents"], KeyError, SpecError, ["agents", "Field required"]),
         (["edges", 1, "p0"], 1.5, SpecError, ["edges.1.p0"]),
-        (["edges", 0, "color"], "red", SpecError, ["edges.0.color", "Extra inputs"]),
+        (["edges", 0, "color"], "red", SpecError, ["edges.0.color", "unknown key", "from, to, p0"]),
         (["edges", 0, "from"], "ghost", UnknownReferenceError, ["ghost->a2/draft", "ghost"]),
         (["edges", 0, "to"], "a2/nope", UnknownReferenceError, ["a2/nope", "a2/final"]),
         (["decision", "type"], "vote", SpecError, ["decision"]),

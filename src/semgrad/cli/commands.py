@@ -311,15 +311,28 @@ def _write(path: Path, what: str, write: Callable[[], object]) -> None:
         raise UserInputError(write_failed(path, exc, what=what)) from None
 
 
-def _parse_inputs(pairs: list[str]) -> dict[str, str]:
+def _parse_inputs(pairs: list[str], graph: Graph) -> dict[str, str]:
+    """The --input NAME=VALUE pairs, each NAME one of the graph's inputs and given once."""
     values: dict[str, str] = {}
+    names = ", ".join(graph.inputs)
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise UserInputError(
-                f'--input takes NAME=VALUE, got {pair!r}; e.g. --input question="What is 2+3?"'
+                f"--input takes NAME=VALUE, got {shorten(repr(pair), 200)}; e.g. "
+                f'--input question="What is 2+3?"'
             )
-        values[name.strip()] = value
+        name = name.strip()
+        if name not in graph.inputs:
+            raise UserInputError(
+                f"--input {shorten(repr(name), 200)}: the graph has no input of that name; "
+                f"its inputs are {names}."
+            )
+        if name in values:
+            raise UserInputError(
+                f"--input {name!r} is given twice; give each of the graph's inputs ({names}) once."
+            )
+        values[name] = value
     return values
 
 
@@ -348,7 +361,7 @@ def run(
 ) -> None:
     """One forward pass; prints the trace (every node's prompt, reply and cost)."""
     graph = _load_graph(graph_path)
-    values = _parse_inputs(inputs)
+    values = _parse_inputs(inputs, graph)
     with _llm_stack(
         model=model,
         base_url=base_url,
@@ -475,7 +488,15 @@ def eval_(
     from semgrad.evaluation.resolve import check_metric, resolve_metric
 
     graph = _load_graph(graph_path)
-    columns = [c.strip() for c in input_cols.split(",") if c.strip()] if input_cols else None
+    columns = None if input_cols is None else [c.strip() for c in input_cols.split(",")]
+    if columns is not None:
+        columns = [c for c in columns if c]
+        if not columns:
+            raise UserInputError(
+                f"--input-cols {shorten(repr(input_cols), 80)} names no column; name the "
+                f"input columns (e.g. --input-cols question,context), or leave the option "
+                f"out for every column but the target and id."
+            )
     if is_data_path(data) or data.lower().startswith(("file:", "hf:")):
         spec = f"file:{data}" if is_data_path(data) else data
         task = load_data_spec(spec, seed=seed, input_cols=columns, target_col=target_col)

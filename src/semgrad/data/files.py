@@ -153,6 +153,13 @@ def _columns(
         target = found
     if input_cols is not None:
         chosen = tuple(input_cols)
+        repeated = sorted({c for c in chosen if chosen.count(c) > 1})
+        if repeated:
+            raise DataError(
+                f"the input columns for {source} name {', '.join(map(repr, repeated))} more "
+                f"than once; name each input column once in --input-cols (input_cols=).",
+                path=source,
+            )
         unknown = [c for c in chosen if c not in columns]
         if unknown:
             raise DataError(

@@ -24,6 +24,7 @@ from semgrad.errors import (
     GraphError,
     UnknownReferenceError,
 )
+from semgrad.text import shorten
 
 __all__ = [
     "SPEC_VERSION",
@@ -258,6 +259,14 @@ class LLMNode:
 
     def __post_init__(self) -> None:
         self.inputs = tuple(self.inputs)
+        role = self.instruction.role
+        if not role.strip() or "." in role or role == "demos":
+            raise GraphError(
+                f"node {self.name!r}: the instruction's role {shorten(repr(role), 80)} is not "
+                f"allowed; the role names the parameter ({self.name}.<role>) and is shown to "
+                f"the optimizer, so it must be non-empty, without '.', and not 'demos' (the "
+                f'name of the node\'s demonstrations); e.g. "instruction" or "system prompt".'
+            )
         if not self.instruction.name:
             self.instruction.name = f"{self.name}.{self.instruction.role}"
         if not isinstance(self.demos, DemoParameter):

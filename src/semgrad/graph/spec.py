@@ -26,13 +26,14 @@ from semgrad.graph.core import (
     Node,
     Parameter,
 )
-from semgrad.userfiles import read_user_text
+from semgrad.userfiles import invalid_keys, read_user_text
 
 __all__ = ["SPEC_VERSION", "graph_from_dict", "load_graph"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys refused, and no type coercion: "96" or true is not a max_tokens.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class _DemoSpec(_Strict):
@@ -88,12 +89,8 @@ class _GraphSpec(_Strict):
 _adapter = TypeAdapter(_GraphSpec)
 
 
-def _describe(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        parts.append(f"{loc or '<top>'}: {e['msg']}")
-    return "; ".join(parts)
+def _describe(err: ValidationError, model: type[BaseModel] = _GraphSpec) -> str:
+    return "; ".join(f"{key}: {problem}" for key, problem in invalid_keys(err, model))
 
 
 def graph_from_dict(data: Any, *, source: str | None = None) -> Graph:

@@ -33,7 +33,16 @@ from types import TracebackType
 from typing import Literal, get_args
 
 from semgrad.errors import CacheMissError, ConfigError, DataError
-from semgrad.llm.types import LLM, Request, Response, Usage, Wrapper, canonical_json, endpoint_of
+from semgrad.llm.types import (
+    LLM,
+    Request,
+    Response,
+    Usage,
+    Wrapper,
+    canonical_json,
+    capped_reply,
+    endpoint_of,
+)
 from semgrad.text import shorten
 
 __all__ = ["Cache", "CacheMode", "CacheStats", "CachedLLM"]
@@ -140,6 +149,8 @@ class Cache:
                 return None
             self._hits += 1
         model, text, prompt_tokens, completion_tokens, finish_reason = row
+        # A row written before replies were capped may be longer.
+        text, finish_reason = capped_reply(text, finish_reason)
         return Response(
             text=text,
             usage=Usage(prompt_tokens, completion_tokens),

@@ -56,9 +56,10 @@ DEFAULT_MAX_ATTEMPTS = 5
 
 
 class StrictConfig(BaseModel):
-    """A config section: unknown keys are refused, values are frozen."""
+    """A config section: unknown keys are refused, values are frozen, and types are not
+    coerced (`steps = true` or `steps = "3"` is an error, not 1 or 3)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ModelConfig(StrictConfig):

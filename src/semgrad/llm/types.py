@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 __all__ = [
     "ALL_PHASES",
     "LLM",
+    "MAX_REPLY_CHARS",
     "PHASES",
     "Message",
     "Phase",
@@ -34,6 +35,7 @@ __all__ = [
     "Usage",
     "Wrapper",
     "canonical_json",
+    "capped_reply",
     "endpoint_of",
 ]
 
@@ -155,6 +157,22 @@ class Usage:
             self.completion_tokens + other.completion_tokens,
             self.cached_prompt_tokens + other.cached_prompt_tokens,
         )
+
+
+# The longest reply text anything reads. A longer one (a server that ignores max_tokens, or
+# a hostile one sending megabytes) is cut here, before any parser, metric, prompt, cache
+# row or report sees it, and marked finish_reason "length", as if max_tokens had cut it.
+# 250,000 characters is over 7 characters per token at the largest max_tokens a spec
+# allows (32,768): no reply a request asked for is ever cut.
+MAX_REPLY_CHARS = 250_000
+
+
+def capped_reply(text: str, finish_reason: str) -> tuple[str, str]:
+    """`text` and `finish_reason`, or the first `MAX_REPLY_CHARS` of a longer text and
+    "length"."""
+    if len(text) <= MAX_REPLY_CHARS:
+        return text, finish_reason
+    return text[:MAX_REPLY_CHARS], "length"
 
 
 @dataclass(frozen=True)

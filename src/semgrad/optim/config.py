@@ -17,7 +17,7 @@ from pydantic import (
 
 from semgrad.errors import ConfigError
 from semgrad.llm.config import ModelConfig, ModelsConfig, StrictConfig
-from semgrad.userfiles import parse_toml, read_user_text
+from semgrad.userfiles import invalid_keys, parse_toml, read_user_text
 
 __all__ = [
     "DataConfig",
@@ -60,6 +60,22 @@ class DataConfig(StrictConfig):
     # "label") with its options, or "module:qualname" (see semgrad.optim.splits).
     metric: str | None = None
     metric_options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _nothing_ignored(self) -> DataConfig:
+        """Refuse the settings that would have no effect (they used to be dropped)."""
+        if self.metric_options and self.metric is None:
+            raise ValueError(
+                "metric_options are options of data.metric, which is not set; set data.metric "
+                '(e.g. "numeric") or remove metric_options'
+            )
+        if self.gate == "train" and self.gate_size is not None:
+            raise ValueError(
+                'gate_size sizes a gate split of its own, but gate = "train" gates on the '
+                "training examples; set data.gate to a split (e.g. a task's val split) or "
+                "remove gate_size"
+            )
+        return self
 
 
 Method = Literal["search", "paper", "demos"]
@@ -141,7 +157,7 @@ class EdgesConfig(StrictConfig):
     baseline_decay: float = Field(0.9, ge=0.0, le=1.0)
     temperature: float = Field(1.0, gt=0.0, le=100.0)
     threshold: float = Field(0.5, gt=0.0, lt=1.0)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[float, float] = Field((0.9, 0.999), strict=False)  # a TOML array
     eps: float = Field(1e-8, gt=0.0)
 
     @field_validator("betas")
@@ -172,12 +188,8 @@ class RunConfig(StrictConfig):
 
 
 def _describe(err: ValidationError) -> tuple[str, str]:
-    first = err.errors()[0]
-    key = ".".join(str(x) for x in first["loc"]) or "<top>"
-    msgs = "; ".join(
-        f"{'.'.join(str(x) for x in e['loc']) or '<top>'}: {e['msg']}" for e in err.errors()
-    )
-    return key, msgs
+    problems = invalid_keys(err, RunConfig, hidden=("base_dir",))
+    return problems[0][0], "; ".join(f"{key}: {problem}" for key, problem in problems)
 
 
 def config_from_dict(data: dict[str, Any], *, base_dir: str = ".") -> RunConfig:

@@ -17,9 +17,10 @@ inputs, of the node's own output or of the feedback it was given.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,15 +76,25 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-def _copied(words: list[str], source: str, n: int) -> list[bool]:
-    """Which of `words` sit in a run of `n` words that also occurs in `source`."""
-    source_words = _words(source)
-    source_grams = {tuple(source_words[i : i + n]) for i in range(len(source_words) - n + 1)}
-    covered = [False] * len(words)
-    for i in range(len(words) - n + 1):
-        if tuple(words[i : i + n]) in source_grams:
-            covered[i : i + n] = [True] * n
-    return covered
+def _grams(words: Sequence[str], n: int) -> Iterator[tuple[str, ...]]:
+    """The runs of `n` consecutive `words`, in order (none when there are fewer)."""
+    return zip(*(itertools.islice(words, i, None) for i in range(n)), strict=False)
+
+
+def _copied_starts(words: Sequence[str], sources: Iterable[str], n: int) -> list[int]:
+    """Where in `words` the runs of `n` words start that also occur in one of `sources`.
+
+    Linear in the lengths of `words` and the sources: the runs of `words` are a set, and
+    each source's runs are only looked up in it (a 2 MB text takes a fraction of a second).
+    """
+    mine = set(_grams(words, n))
+    shared: set[tuple[str, ...]] = set()
+    for source in sources:
+        if mine:
+            shared |= mine.intersection(_grams(_words(source), n))
+    if not shared:
+        return []
+    return [i for i, gram in enumerate(_grams(words, n)) if gram in shared]
 
 
 def _echoes(text: str, *sources: str, n: int = 6, share: float = 0.5) -> bool:
@@ -97,10 +108,11 @@ def _echoes(text: str, *sources: str, n: int = 6, share: float = 0.5) -> bool:
     words = _words(text)
     if len(words) < n:
         return False
-    covered = [False] * len(words)
-    for source in sources:
-        covered = [a or b for a, b in zip(covered, _copied(words, source, n), strict=True)]
-    return sum(covered) >= share * len(words)
+    covered = end = 0  # the words in copied runs; where the runs counted so far end
+    for start in _copied_starts(words, sources, n):
+        covered += start + n - max(start, end)
+        end = start + n
+    return covered >= share * len(words)
 
 
 def _copies_own_work(text: str, examples: Sequence[OptimizerExample]) -> bool:
@@ -121,8 +133,12 @@ def _copies_an_input(text: str, examples: Sequence[OptimizerExample], n: int = 1
     into the instruction. That is overfitting to two examples (and usually a wrong
     solution), not a better instruction: such a proposal fails, and the step retries.
     """
-    words = _words(text)
-    return any(any(_copied(words, value, n)) for ex in examples for value in ex.inputs.values())
+    mine = set(_grams(_words(text), n))
+    return any(
+        not mine.isdisjoint(_grams(_words(value), n))
+        for ex in examples
+        for value in ex.inputs.values()
+    )
 
 
 @dataclass(frozen=True)

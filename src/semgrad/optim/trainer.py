@@ -854,4 +854,11 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     if isinstance(optimizer, dict) and "method" not in optimizer:
         # Recorded before methods existed: the paper protocol was the only one.
         data["optimizer"] = {"method": "paper", **optimizer}
+    section = data.get("data")
+    if isinstance(section, dict):
+        # Recorded before settings without effect were refused: they had none, so drop them.
+        if section.get("gate", "train") == "train":
+            section.pop("gate_size", None)
+        if section.get("metric") is None:
+            section.pop("metric_options", None)
     return config_from_dict(data, base_dir=base_dir)

@@ -51,7 +51,7 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # A decision is a node spec whose name defaults to "decision" and whose inputs (the swarm
@@ -109,7 +109,7 @@ def swarm_from_dict(data: Any, *, source: str | None = None) -> Swarm:
     try:
         spec = _adapter.validate_python(data)
     except ValidationError as err:
-        raise SpecError(f"invalid swarm spec: {_describe(err)}", source) from None
+        raise SpecError(f"invalid swarm spec: {_describe(err, _SwarmSpec)}", source) from None
     if spec.semgrad != SPEC_VERSION:
         raise SpecError(
             f"swarm spec version {spec.semgrad} is not supported (this semgrad reads version "
