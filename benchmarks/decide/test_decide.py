@@ -76,3 +76,15 @@ def test_a_paper_cell_stops_at_its_budget_and_replays_from_its_log(
     # Replay from the logs alone: no model behind the cache, the same per-item scores.
     args.replay = True
     assert asyncio.run(runner.main_async(args)) == 0
+    # Without the task's data the replay checks the committed replies against the log.
+    args.data_dir = tmp_path / "no-data-here"
+    assert asyncio.run(runner.main_async(args)) == 0
+    from semgrad.llm.record import RequestLog
+
+    log = RequestLog.read(out / "paper__seed0.requests.jsonl.gz")
+    assert runner.check_from_log(paper, log) == []
+    forged = {**paper, "test_scores": [1.0 - paper["test_scores"][0], *paper["test_scores"][1:]]}
+    [problem] = runner.check_from_log(forged, log)
+    assert "committed" in problem
+    unlogged = {**paper, "test_replies": ["not a reply", *paper["test_replies"][1:]]}
+    assert any("not in the request log" in p for p in runner.check_from_log(unlogged, log))
