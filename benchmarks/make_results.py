@@ -10,7 +10,6 @@ generated file comes from one of those files; nothing here calls a model.
 
 from __future__ import annotations
 
-import html
 import json
 import sys
 from collections import defaultdict
@@ -21,6 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stats import bootstrap_mean, ci, mean, pct, verdict
+from svgplot import COLORS, axes, esc, header
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "decide"))
 from report import decide_section
@@ -227,11 +227,6 @@ def peers_tables(results: list[dict[str, Any]], paper: list[dict[str, Any]]) -> 
 
 # --- the plot ----------------------------------------------------------------------------
 
-COLORS = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-    "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939",
-]
-
 
 def plot_svg(points: Sequence[tuple[str, float, float]], title: str) -> str:
     """A scatter plot: (label, tokens, accuracy) per point, one colour per label."""
@@ -247,14 +242,7 @@ def plot_svg(points: Sequence[tuple[str, float, float]], title: str) -> str:
     def sy(y: float) -> float:
         return top + ph * (1 - y)
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-        f'font-family="sans-serif" font-size="12">',
-        f'<rect width="{w}" height="{h}" fill="white"/>',
-        f'<text x="{left}" y="22" font-size="14">{html.escape(title)}</text>',
-        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="black"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="black"/>',
-    ]
+    parts = [*header(w, h, title, left, 22), *axes(left, top, pw, ph)]
     for i in range(6):
         y = i / 5
         parts.append(
@@ -273,14 +261,14 @@ def plot_svg(points: Sequence[tuple[str, float, float]], title: str) -> str:
     for lab, x, y in points:
         parts.append(
             f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="{color[lab]}" '
-            f'fill-opacity="0.75"><title>{html.escape(lab)}: {100 * y:.1f}% at {x:,.0f} '
+            f'fill-opacity="0.75"><title>{esc(lab)}: {100 * y:.1f}% at {x:,.0f} '
             "tokens</title></circle>"
         )
     for i, lab in enumerate(labels):
         y = top + 10 + 18 * i
         parts.append(
             f'<circle cx="{w - right + 20}" cy="{y}" r="5" fill="{color[lab]}"/>'
-            f'<text x="{w - right + 30}" y="{y + 4}">{html.escape(lab)}</text>'
+            f'<text x="{w - right + 30}" y="{y + 4}">{esc(lab)}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
@@ -391,14 +379,10 @@ def edges_svg(runs: list[dict[str, Any]]) -> str:
         return top + ph * (1 - y)
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-        'font-family="sans-serif" font-size="12">',
-        f'<rect width="{w}" height="{h}" fill="white"/>',
-        f'<text x="{left}" y="20" font-size="14">edge probability per step (all seeds)</text>',
+        *header(w, h, "edge probability per step (all seeds)", left, 20),
         f'<line x1="{left}" y1="{sy(0.5):.1f}" x2="{left + pw}" y2="{sy(0.5):.1f}" '
         'stroke="#999" stroke-dasharray="4 3"/>',
-        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="black"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="black"/>',
+        *axes(left, top, pw, ph),
     ]
     for i in range(6):
         parts.append(
@@ -422,7 +406,7 @@ def edges_svg(runs: list[dict[str, Any]]) -> str:
         parts.append(
             f'<line x1="{w - right + 12}" y1="{y}" x2="{w - right + 28}" y2="{y}" '
             f'stroke="{color[n]}" stroke-width="2"/>'
-            f'<text x="{w - right + 34}" y="{y + 4}">{html.escape(n)}</text>'
+            f'<text x="{w - right + 34}" y="{y + 4}">{esc(n)}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
