@@ -1,11 +1,12 @@
-"""Write benchmarks/RESULTS.md and the accuracy-vs-tokens plot from the results files.
+"""Write benchmarks/RESULTS.md and its plots from the results files.
 
     python benchmarks/make_results.py
 
 Reads ``benchmarks/paper/results/*.json`` (written by ``benchmarks/paper/run.py``),
 ``benchmarks/peers/results/*.json`` (``benchmarks/peers/run.py``) and
-``benchmarks/swarm/results/*.json`` (``benchmarks/swarm/run.py``). Every number in the
-generated file comes from one of those files; nothing here calls a model.
+``benchmarks/swarm/results/*.json`` (``benchmarks/swarm/run.py``) and the decide cells
+``benchmarks/decide/results/<task>/*__seed*.json`` (``benchmarks/decide/run.py``). Every
+number in the generated files comes from one of those files; nothing here calls a model.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from stats import bootstrap_mean, ci, mean, pct, verdict
 from svgplot import COLORS, axes, esc, header
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "decide"))
-from report import decide_section
+from report import decide_plots, decide_section
 
 HERE = Path(__file__).resolve().parent
 PAPER_ORDER = ["initial", "sgd", "sgd-val", "sgd-early", "independent", "no-gate", "no-gradients"]
@@ -412,7 +413,9 @@ def edges_svg(runs: list[dict[str, Any]]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def main(include_tiny: bool = False) -> int:
+def generate(include_tiny: bool = False) -> dict[Path, str]:
+    """Every generated file (RESULTS.md and the plots) and its text, by path."""
+    out: dict[Path, str] = {}
     paper = load(HERE / "paper" / "results")
     peers = [
         json.loads(p.read_text())
@@ -424,14 +427,15 @@ def main(include_tiny: bool = False) -> int:
     swarm = load(HERE / "swarm" / "results")
     swarm_runs = [r for r in swarm if "seed" in r]
     if swarm_runs:
-        (HERE / "swarm_edges.svg").write_text(edges_svg(swarm_runs))
+        out[HERE / "swarm_edges.svg"] = edges_svg(swarm_runs)
     tasks = sorted({r["task"] for r in paper})
     for task in tasks:
         pts = plot_points(
             [r for r in paper if r["task"] == task], [p for p in peers if p.get("task") == task]
         )
         name = f"accuracy_vs_tokens_{task.replace(':', '-')}.svg"
-        (HERE / name).write_text(plot_svg(pts, f"{task}: test accuracy vs optimization tokens"))
+        out[HERE / name] = plot_svg(pts, f"{task}: test accuracy vs optimization tokens")
+    out.update(decide_plots())
     text = (HERE / "RESULTS.template.md").read_text()
     sections = {
         "<!-- DECIDE -->": "\n".join(decide_section()),
@@ -445,9 +449,22 @@ def main(include_tiny: bool = False) -> int:
     }
     for marker, body in sections.items():
         text = text.replace(marker, body)
-    (HERE / "RESULTS.md").write_text(text)
-    print(f"wrote {HERE / 'RESULTS.md'} ({len(paper)} paper cells, {len(peers)} peer runs)")
-    return 0
+    out[HERE / "RESULTS.md"] = text
+    print(f"RESULTS.md from {len(paper)} paper cells and {len(peers)} peer runs")
+    return out
+
+
+def main(include_tiny: bool = False) -> list[Path]:
+    """Write every generated file; the paths whose bytes changed (or are new)."""
+    files = generate(include_tiny)
+    changed = []
+    for path, text in files.items():
+        data = text.encode()
+        if not path.exists() or path.read_bytes() != data:
+            path.write_bytes(data)
+            changed.append(path)
+    print(f"{len(files)} files generated, {len(changed)} changed: {[str(p) for p in changed]}")
+    return changed
 
 
 def replay_decide_cells() -> int:
@@ -482,13 +499,15 @@ if __name__ == "__main__":
         "fail if any per-item result differs",
     )
     ap.add_argument(
-        "--check", action="store_true", help="fail if RESULTS.md would change (for CI)"
+        "--check",
+        action="store_true",
+        help="fail if RESULTS.md or a plot would change (for CI)",
     )
     opts = ap.parse_args()
     if opts.replay and replay_decide_cells():
         sys.exit("a decide cell did not replay to its committed results")
-    before = (HERE / "RESULTS.md").read_bytes()
-    code = main()
-    if opts.check and (HERE / "RESULTS.md").read_bytes() != before:
-        sys.exit("RESULTS.md is not what the committed results files give: regenerate it")
-    sys.exit(code)
+    changed = main()
+    if opts.check and changed:
+        names = ", ".join(str(p.relative_to(HERE)) for p in changed)
+        sys.exit(f"not what the committed results files give ({names}): regenerate them")
+    sys.exit(0)
