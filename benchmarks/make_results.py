@@ -1,16 +1,16 @@
-"""Write benchmarks/RESULTS.md and the accuracy-vs-tokens plot from the results files.
+"""Write benchmarks/RESULTS.md and its plots from the results files.
 
     python benchmarks/make_results.py
 
 Reads ``benchmarks/paper/results/*.json`` (written by ``benchmarks/paper/run.py``),
 ``benchmarks/peers/results/*.json`` (``benchmarks/peers/run.py``) and
-``benchmarks/swarm/results/*.json`` (``benchmarks/swarm/run.py``). Every number in the
-generated file comes from one of those files; nothing here calls a model.
+``benchmarks/swarm/results/*.json`` (``benchmarks/swarm/run.py``) and the decide cells
+``benchmarks/decide/results/<task>/*__seed*.json`` (``benchmarks/decide/run.py``). Every
+number in the generated files comes from one of those files; nothing here calls a model.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import sys
 from collections import defaultdict
@@ -21,9 +21,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stats import bootstrap_mean, ci, mean, pct, verdict
+from svgplot import COLORS, axes, esc, header
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "decide"))
-from report import decide_section
+from report import decide_plots, decide_section
 
 HERE = Path(__file__).resolve().parent
 PAPER_ORDER = ["initial", "sgd", "sgd-val", "sgd-early", "independent", "no-gate", "no-gradients"]
@@ -227,11 +228,6 @@ def peers_tables(results: list[dict[str, Any]], paper: list[dict[str, Any]]) -> 
 
 # --- the plot ----------------------------------------------------------------------------
 
-COLORS = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-    "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939",
-]
-
 
 def plot_svg(points: Sequence[tuple[str, float, float]], title: str) -> str:
     """A scatter plot: (label, tokens, accuracy) per point, one colour per label."""
@@ -247,14 +243,7 @@ def plot_svg(points: Sequence[tuple[str, float, float]], title: str) -> str:
     def sy(y: float) -> float:
         return top + ph * (1 - y)
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-        f'font-family="sans-serif" font-size="12">',
-        f'<rect width="{w}" height="{h}" fill="white"/>',
-        f'<text x="{left}" y="22" font-size="14">{html.escape(title)}</text>',
-        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="black"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="black"/>',
-    ]
+    parts = [*header(w, h, title, left, 22), *axes(left, top, pw, ph)]
     for i in range(6):
         y = i / 5
         parts.append(
@@ -273,14 +262,14 @@ def plot_svg(points: Sequence[tuple[str, float, float]], title: str) -> str:
     for lab, x, y in points:
         parts.append(
             f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="{color[lab]}" '
-            f'fill-opacity="0.75"><title>{html.escape(lab)}: {100 * y:.1f}% at {x:,.0f} '
+            f'fill-opacity="0.75"><title>{esc(lab)}: {100 * y:.1f}% at {x:,.0f} '
             "tokens</title></circle>"
         )
     for i, lab in enumerate(labels):
         y = top + 10 + 18 * i
         parts.append(
             f'<circle cx="{w - right + 20}" cy="{y}" r="5" fill="{color[lab]}"/>'
-            f'<text x="{w - right + 30}" y="{y + 4}">{html.escape(lab)}</text>'
+            f'<text x="{w - right + 30}" y="{y + 4}">{esc(lab)}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
@@ -391,14 +380,10 @@ def edges_svg(runs: list[dict[str, Any]]) -> str:
         return top + ph * (1 - y)
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-        'font-family="sans-serif" font-size="12">',
-        f'<rect width="{w}" height="{h}" fill="white"/>',
-        f'<text x="{left}" y="20" font-size="14">edge probability per step (all seeds)</text>',
+        *header(w, h, "edge probability per step (all seeds)", left, 20),
         f'<line x1="{left}" y1="{sy(0.5):.1f}" x2="{left + pw}" y2="{sy(0.5):.1f}" '
         'stroke="#999" stroke-dasharray="4 3"/>',
-        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="black"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="black"/>',
+        *axes(left, top, pw, ph),
     ]
     for i in range(6):
         parts.append(
@@ -422,13 +407,15 @@ def edges_svg(runs: list[dict[str, Any]]) -> str:
         parts.append(
             f'<line x1="{w - right + 12}" y1="{y}" x2="{w - right + 28}" y2="{y}" '
             f'stroke="{color[n]}" stroke-width="2"/>'
-            f'<text x="{w - right + 34}" y="{y + 4}">{html.escape(n)}</text>'
+            f'<text x="{w - right + 34}" y="{y + 4}">{esc(n)}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
-def main(include_tiny: bool = False) -> int:
+def generate(include_tiny: bool = False) -> dict[Path, str]:
+    """Every generated file (RESULTS.md and the plots) and its text, by path."""
+    out: dict[Path, str] = {}
     paper = load(HERE / "paper" / "results")
     peers = [
         json.loads(p.read_text())
@@ -440,14 +427,15 @@ def main(include_tiny: bool = False) -> int:
     swarm = load(HERE / "swarm" / "results")
     swarm_runs = [r for r in swarm if "seed" in r]
     if swarm_runs:
-        (HERE / "swarm_edges.svg").write_text(edges_svg(swarm_runs))
+        out[HERE / "swarm_edges.svg"] = edges_svg(swarm_runs)
     tasks = sorted({r["task"] for r in paper})
     for task in tasks:
         pts = plot_points(
             [r for r in paper if r["task"] == task], [p for p in peers if p.get("task") == task]
         )
         name = f"accuracy_vs_tokens_{task.replace(':', '-')}.svg"
-        (HERE / name).write_text(plot_svg(pts, f"{task}: test accuracy vs optimization tokens"))
+        out[HERE / name] = plot_svg(pts, f"{task}: test accuracy vs optimization tokens")
+    out.update(decide_plots())
     text = (HERE / "RESULTS.template.md").read_text()
     sections = {
         "<!-- DECIDE -->": "\n".join(decide_section()),
@@ -461,9 +449,22 @@ def main(include_tiny: bool = False) -> int:
     }
     for marker, body in sections.items():
         text = text.replace(marker, body)
-    (HERE / "RESULTS.md").write_text(text)
-    print(f"wrote {HERE / 'RESULTS.md'} ({len(paper)} paper cells, {len(peers)} peer runs)")
-    return 0
+    out[HERE / "RESULTS.md"] = text
+    print(f"RESULTS.md from {len(paper)} paper cells and {len(peers)} peer runs")
+    return out
+
+
+def main(include_tiny: bool = False) -> list[Path]:
+    """Write every generated file; the paths whose bytes changed (or are new)."""
+    files = generate(include_tiny)
+    changed = []
+    for path, text in files.items():
+        data = text.encode()
+        if not path.exists() or path.read_bytes() != data:
+            path.write_bytes(data)
+            changed.append(path)
+    print(f"{len(files)} files generated, {len(changed)} changed: {[str(p) for p in changed]}")
+    return changed
 
 
 def replay_decide_cells() -> int:
@@ -498,13 +499,15 @@ if __name__ == "__main__":
         "fail if any per-item result differs",
     )
     ap.add_argument(
-        "--check", action="store_true", help="fail if RESULTS.md would change (for CI)"
+        "--check",
+        action="store_true",
+        help="fail if RESULTS.md or a plot would change (for CI)",
     )
     opts = ap.parse_args()
     if opts.replay and replay_decide_cells():
         sys.exit("a decide cell did not replay to its committed results")
-    before = (HERE / "RESULTS.md").read_bytes()
-    code = main()
-    if opts.check and (HERE / "RESULTS.md").read_bytes() != before:
-        sys.exit("RESULTS.md is not what the committed results files give: regenerate it")
-    sys.exit(code)
+    changed = main()
+    if opts.check and changed:
+        names = ", ".join(str(p.relative_to(HERE)) for p in changed)
+        sys.exit(f"not what the committed results files give ({names}): regenerate them")
+    sys.exit(0)

@@ -5,21 +5,30 @@ files in benchmarks/decide/results/ (nothing here calls a model).
 
 Intervals are the hierarchical paired bootstrap of BENCHMARKS.md §4 (seeds, then items
 within seed; 2,000 replicates; seeded): a difference is paired per seed and item.
+
+Per task it also draws test accuracy against the forward requests each cell used
+(``accuracy_svg``); ``make_results.py`` writes it next to the cells as
+``accuracy_vs_requests.svg``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stats import bootstrap_mean, ci, pct, verdict
+from svgplot import COLORS, MARKERS, axes, esc, header, marker, nice_step
 
 HERE = Path(__file__).resolve().parent
+PLOT_NAME = "accuracy_vs_requests.svg"
 DEFAULT_METHOD = "search"
 LABELS = {
     "initial": "initial program (no optimization)",
@@ -47,10 +56,35 @@ def _diff(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]]) -> list[li
     return rows
 
 
+def method_order(cells: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
+    """The initial program, semgrad's default and the paper's protocol, then the rest A-Z."""
+    first_three = ("initial", DEFAULT_METHOD, "paper")
+    return [m for m in first_three if cells.get(m)] + sorted(
+        m for m in cells if m not in first_three and cells[m]
+    )
+
+
+def plot_caption(task: str) -> list[str]:
+    """The Markdown that shows a task's plot (RESULTS.md sits in benchmarks/) and says how
+    to read it."""
+    return [
+        f"![{esc(task)}: test accuracy against forward requests]"
+        f"(decide/results/{quote(task)}/{PLOT_NAME})",
+        "",
+        "Test accuracy against the forward-model requests each cell's optimization used "
+        "(cache hits included; the initial program sits at 0): one point per method and "
+        "seed, its bar the 95 % percentile bootstrap interval over that cell's test items "
+        "(2,000 replicates, seed 0); points at the same request count are spread a few "
+        "pixels sideways. Dashed: the initial program's accuracy (mean over its cells); "
+        "dotted: the forward budget.",
+        "",
+    ]
+
+
 def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
     initial = cells.get("initial")
     if not initial:
-        return [f"### {task}", "", "No initial-program cell yet.", ""]
+        return [f"### {task}", "", "No initial-program cell yet.", "", *plot_caption(task)]
     first = next(iter(initial.values()))
     n = len(first["test_ids"])
     majority = Counter(first.get("test_targets", [])).most_common(1)
@@ -68,12 +102,8 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
         "(budget) | status | wall (min) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    first_three = ("initial", DEFAULT_METHOD, "paper")
-    order = [*first_three, *sorted(m for m in cells if m not in first_three)]
-    for method in order:
-        runs = cells.get(method)
-        if not runs:
-            continue
+    for method in method_order(cells):
+        runs = cells[method]
         acc = bootstrap_mean([r["test_scores"] for _, r in sorted(runs.items())])
         if method == "initial":
             d_init = d_def = (float("nan"),) * 3
@@ -99,16 +129,149 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
             f"{status} | {wall} |"
         )
     lines.append("")
-    return lines
+    return [*lines, *plot_caption(task)]
 
 
-def decide_section() -> list[str]:
-    out: list[str] = []
-    results = HERE / "results"
-    if not results.exists():
-        return ["No decide cells have been run yet."]
-    for task_dir in sorted(p for p in results.iterdir() if p.is_dir()):
+def accuracy_svg(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> str:
+    """Test accuracy (%) against forward requests used, one point per (method, seed) with
+    its 95 % bootstrap interval over test items as a bar; the initial program's accuracy
+    dashed, the forward budget dotted. The same cells give the same bytes."""
+    methods = method_order(cells)
+    labels = {m: LABELS.get(m, m) for m in methods}
+    style = {m: (COLORS[i % len(COLORS)], MARKERS[i % len(MARKERS)]) for i, m in enumerate(methods)}
+    points = []  # (method, seed, requests, accuracy, low, high)
+    for m in methods:
+        for seed, r in sorted(cells[m].items()):
+            acc, lo, hi = bootstrap_mean([r["test_scores"]])
+            if acc == acc:  # a cell without test scores has nothing to draw
+                points.append((m, seed, int(r.get("used", {}).get("forward", 0)), acc, lo, hi))
+    budgets = sorted(
+        {int(r["budget"]["forward"]) for runs in cells.values() for r in runs.values()
+         if "forward" in r.get("budget", {})}
+    )  # fmt: skip
+    initial = [p[3] for p in points if p[0] == "initial"]
+    base = sum(initial) / len(initial) if initial else None
+
+    legend_w = 40 + math.ceil(6.5 * max([len(lab) for lab in labels.values()] + [30]))
+    w, left, top, pw, ph, bottom = 64 + 540 + legend_w, 64, 40, 540, 320, 56
+    h = top + ph + bottom
+    widest = max([p[2] for p in points] + budgets + [1])
+    step = max(1.0, nice_step(widest, 6))
+    xmax = step * math.ceil(1.08 * widest / step)  # room right of the budget line
+
+    def sx(x: float) -> float:
+        return left + pw * x / xmax
+
+    def sy(y: float) -> float:
+        return top + ph * (1 - y)
+
+    parts = [
+        *header(w, h, f"{task}: test accuracy against forward requests", left, 24),
+    ]
+    for i in range(11):  # y grid every 10 points, labelled every 20
+        y = i / 10
+        parts.append(
+            f'<line x1="{left}" y1="{sy(y):.1f}" x2="{left + pw}" y2="{sy(y):.1f}" '
+            f'stroke="{"#ddd" if i % 2 == 0 else "#f0f0f0"}"/>'
+        )
+        if i % 2 == 0:
+            parts.append(
+                f'<text x="{left - 8}" y="{sy(y) + 4:.1f}" text-anchor="end">{10 * i}</text>'
+            )
+    ticks = round(xmax / step)
+    for i in range(ticks + 1):
+        x = step * i
+        parts.append(
+            f'<line x1="{sx(x):.1f}" y1="{top + ph}" x2="{sx(x):.1f}" y2="{top + ph + 5}" '
+            f'stroke="black"/><text x="{sx(x):.1f}" y="{top + ph + 19}" '
+            f'text-anchor="middle">{x:,.0f}</text>'
+        )
+    parts += [
+        *axes(left, top, pw, ph),
+        f'<text x="{left + pw / 2}" y="{h - 12}" text-anchor="middle">forward-model requests '
+        "used by the optimization (cache hits included)</text>",
+        f'<text x="18" y="{top + ph / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 18 {top + ph / 2})">test accuracy (%)</text>',
+    ]
+    for b in budgets:
+        parts.append(
+            f'<line class="budget" x1="{sx(b):.1f}" y1="{top}" x2="{sx(b):.1f}" '
+            f'y2="{top + ph}" stroke="#444" stroke-width="1.5" stroke-dasharray="2 3"/>'
+            f'<text x="{sx(b) + 4:.1f}" y="{top + 12}" fill="#444">budget {b:,}</text>'
+        )
+    if base is not None:
+        parts.append(
+            f'<line class="initial" x1="{left}" y1="{sy(base):.1f}" x2="{left + pw}" '
+            f'y2="{sy(base):.1f}" stroke="#444" stroke-width="1.5" stroke-dasharray="7 4"/>'
+        )
+    # Points at the same request count are spread sideways so that none hides another.
+    same: dict[int, list[int]] = {}
+    for i, p in enumerate(points):
+        same.setdefault(p[2], []).append(i)
+    shift = {i: (k - (len(g) - 1) / 2) * 9 for g in same.values() for k, i in enumerate(g)}
+    for i, (m, seed, used, acc, lo, hi) in enumerate(points):
+        color, kind = style[m]
+        x = sx(used) + shift[i]
+        tip = (
+            f"{labels[m]}, seed {seed}: {100 * acc:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] "
+            f"after {used:,} forward requests"
+        )
+        parts.append(
+            f'<g class="cell" data-method="{esc(m)}" data-seed="{seed}"><title>{esc(tip)}</title>'
+            f'<path class="interval" d="M{x - 3:.1f},{sy(lo):.1f}H{x + 3:.1f}'
+            f'M{x:.1f},{sy(lo):.1f}V{sy(hi):.1f}M{x - 3:.1f},{sy(hi):.1f}H{x + 3:.1f}" '
+            f'stroke="{color}" stroke-width="1.5" fill="none"/>'
+            + marker(kind, x, sy(acc), 5, color, 'class="point" stroke="white" stroke-width="0.8"')
+            + "</g>"
+        )
+    lx = left + pw + 24
+    for i, m in enumerate(methods):
+        color, kind = style[m]
+        y = top + 10 + 20 * i
+        parts.append(
+            f'<g class="legend-method" data-method="{esc(m)}">'
+            + marker(kind, lx, y, 5, color)
+            + f'<text x="{lx + 12}" y="{y + 4}">{esc(labels[m])}</text></g>'
+        )
+    y = top + 10 + 20 * len(methods) + 8
+    if base is not None:
+        parts.append(
+            f'<line x1="{lx - 8}" y1="{y}" x2="{lx + 8}" y2="{y}" stroke="#444" '
+            f'stroke-width="1.5" stroke-dasharray="7 4"/><text x="{lx + 12}" y="{y + 4}">'
+            f"initial program, {100 * base:.1f} %</text>"
+        )
+        y += 20
+    if budgets:
+        parts.append(
+            f'<line x1="{lx - 8}" y1="{y}" x2="{lx + 8}" y2="{y}" stroke="#444" '
+            f'stroke-width="1.5" stroke-dasharray="2 3"/>'
+            f'<text x="{lx + 12}" y="{y + 4}">forward budget</text>'
+        )
+        y += 20
+    parts.append(
+        f'<text x="{lx - 8}" y="{y + 8}" fill="#555">bars: 95 % bootstrap interval</text>'
+        f'<text x="{lx - 8}" y="{y + 24}" fill="#555">over test items, per cell</text>'
+    )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def tasks(results: Path) -> Iterator[tuple[Path, dict[str, dict[int, dict[str, Any]]]]]:
+    """Each task folder with its cells, A-Z; a task whose first cell has not finished
+    has nothing to show yet and is left out."""
+    for task_dir in sorted(p for p in results.iterdir() if p.is_dir()) if results.exists() else []:
         cells = load_cells(task_dir)
-        if cells:  # a task whose first cell has not finished has nothing to show yet
-            out += task_section(task_dir.name, cells)
+        if cells:
+            yield task_dir, cells
+
+
+def decide_section(results: Path = HERE / "results") -> list[str]:
+    out: list[str] = []
+    for task_dir, cells in tasks(results):
+        out += task_section(task_dir.name, cells)
     return out or ["No decide cells have been run yet."]
+
+
+def decide_plots(results: Path = HERE / "results") -> dict[Path, str]:
+    """The plot of every task with cells, by the path it is written to."""
+    return {d / PLOT_NAME: accuracy_svg(d.name, cells) for d, cells in tasks(results)}
