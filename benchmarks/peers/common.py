@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -148,10 +149,45 @@ class Proxy:
 
     def remaining(self, phase: str) -> int | None:
         stats = self._request(f"/_admin/runs/{self.run}")
+        if "remaining" in stats:  # upstream mode: the proxy knows the budgets by role
+            left = stats["remaining"].get(phase)
+            return None if left is None else int(left)
         budget = stats["budgets"].get(phase)
         if budget is None:
             return None
         return max(0, int(budget) - int(stats["phases"].get(phase, {}).get("calls", 0)))
+
+
+# --- a chat request with the standard library ------------------------------------------------
+
+
+class ChatError(Exception):
+    """The proxy answered a chat request with an HTTP error (its message is the text)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+def chat(base_url: str, body: Mapping[str, Any], timeout: float = 3600.0) -> str:
+    """POST one chat completions request (no client library) and return the first
+    choice's text; an HTTP error raises `ChatError` with the proxy's message (a budget
+    refusal carries `BUDGET_MARKER`)."""
+    request = urllib.request.Request(
+        f"{base_url.rstrip('/')}/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            data = json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = str(json.loads(exc.read())["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            message = str(exc)
+        raise ChatError(exc.code, message) from None
+    return str(data["choices"][0]["message"]["content"] or "")
 
 
 # --- the forward prompt ---------------------------------------------------------------------------

@@ -26,6 +26,17 @@ proxy routes a request by its ``model`` field, and per run and phase it
 ``n > 1`` (DSPy's COPRO asks for several candidates in one request) is served as ``n``
 upstream requests with seeds ``seed + i``, because llama.cpp's server answers one choice.
 
+**Upstream mode** (`PeerProxy.semgrad`, what ``benchmarks/decide/run.py`` uses for a peer
+cell): no HTTP servers behind it and no cache or budget of its own. Each request is turned
+into a semgrad `Request` (`request_from_body`) and answered by the semgrad `LLM` the run
+registered for that phase and model (`Route`), on the runner's event loop: in the decide
+runner that is ``Models.llm(role, log)`` in the runner's `RequestBudget`, so the reply comes
+from the same serving path and the same response cache as semgrad's own methods, is logged
+in the cell's request log and is counted against the cell's budget for the role, cache hits
+included. A `BudgetExceededError` becomes the same 403 refusal; after the first refusal in
+a phase, every later request of that phase is refused too (a method stops when either of
+its budgets is spent).
+
 It also scores replies (``POST /_admin/score``) with the run's registered semgrad metric, so
 the adapters, which run in the peers' own virtual environments without semgrad, optimize
 against exactly the metric that scores the test set.
@@ -41,6 +52,7 @@ No request or response is logged; no API key is read, stored or forwarded.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import re
@@ -55,15 +67,18 @@ from typing import Any, cast
 
 import httpx
 
+from semgrad.errors import BudgetExceededError
 from semgrad.llm.cache import Cache
-from semgrad.llm.types import Response, Usage, canonical_json
+from semgrad.llm.types import LLM, Message, Phase, Request, Response, Usage, canonical_json
 
 __all__ = [
     "BUDGET_MARKER",
     "PeerProxy",
     "PhaseStats",
+    "Route",
     "Scorer",
     "list_models",
+    "request_from_body",
 ]
 
 BUDGET_MARKER = "semgrad-proxy: budget exhausted"
@@ -74,6 +89,10 @@ BUDGET_STATUS = 403
 UPSTREAM_TIMEOUT_S = 1800.0
 # Request fields that never reach the model: per-client bookkeeping.
 _DROPPED_FIELDS = ("n", "stream", "stream_options", "user", "metadata", "store")
+# Fields semgrad's `Request` carries (upstream mode); other fields are counted as ignored.
+_REQUEST_FIELDS = ("model", "messages", "temperature", "max_tokens", "top_p", "seed", "stop")
+_SERVED_FIELDS = {*_REQUEST_FIELDS, *_DROPPED_FIELDS, "max_completion_tokens"}
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _RUN_NAME = re.compile(r"^[A-Za-z0-9._:=+-]{1,200}$")
 
 # (example id, reply text) -> (value in [0, 1], feedback, extracted prediction)
@@ -97,6 +116,18 @@ class PhaseStats:
     # Summed request latencies on cache misses: concurrent requests overlap, so this can
     # exceed the wall time; per call it tells what a model costs on this machine.
     seconds_by_model: dict[str, float] = field(default_factory=dict)
+    # Upstream mode: request fields semgrad's `Request` has no place for, and how often
+    # they were sent (e.g. OptoPrime's response_format); they do not reach the model.
+    ignored_fields: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Upstream mode: the semgrad `LLM` that answers one model of one phase of a run, and
+    the phase tag its requests carry in semgrad's meter and request log."""
+
+    llm: LLM
+    tag: Phase = "forward"
 
 
 @dataclass
@@ -108,6 +139,10 @@ class _Run:
     phases: dict[str, PhaseStats] = field(default_factory=dict)
     # base key -> next sample index, for sampled requests (temperature > 0)
     samples: dict[str, int] = field(default_factory=dict)
+    # Upstream mode: phase -> model id -> Route; phase -> requests it may still make.
+    routes: dict[str, dict[str, Route]] = field(default_factory=dict)
+    remaining: Callable[[str], int | None] | None = None
+    stopped: set[str] = field(default_factory=set)  # phases refused once for the budget
 
     def phase(self, name: str) -> PhaseStats:
         return self.phases.setdefault(name, PhaseStats())
@@ -141,12 +176,66 @@ def _key(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
 
 
+def _content(value: Any) -> str:
+    """A message's text: a string, or OpenAI's list of text parts joined."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        parts = []
+        for part in value:
+            if not (isinstance(part, dict) and part.get("type") == "text"):
+                raise ProxyError(400, f"only text message content is served, got {part!r:.80}")
+            parts.append(str(part.get("text") or ""))
+        return "".join(parts)
+    if value is None:
+        return ""
+    raise ProxyError(400, f"message content must be text, got {type(value).__name__}")
+
+
+def request_from_body(
+    body: Mapping[str, Any], *, tag: Phase = "forward", sample_index: int = 0
+) -> Request:
+    """The semgrad `Request` of an OpenAI chat completions body: the inverse of
+    `semgrad.llm.openai.request_body` (messages, temperature, max_tokens, top_p, seed,
+    stop). An absent temperature is OpenAI's default, 1 (sampled); an absent max_tokens
+    is `Request`'s default, 512. `max_completion_tokens` (LiteLLM's newer name) counts as
+    max_tokens. Raises ProxyError (400) for what a `Request` cannot say."""
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise ProxyError(400, "messages must be a non-empty list")
+    messages = []
+    for m in raw:
+        role = _ROLES.get(str(m.get("role")) if isinstance(m, dict) else "")
+        if role is None:
+            raise ProxyError(400, f"unsupported message {m!r:.80}: roles are system/user/assistant")
+        messages.append(Message(role, _content(m.get("content"))))  # type: ignore[arg-type]
+    max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 512
+    stop = body.get("stop")
+    stops = () if stop is None else (stop,) if isinstance(stop, str) else tuple(map(str, stop))
+    top_p = body.get("top_p")
+    try:
+        return Request(
+            messages=tuple(messages),
+            temperature=_temperature(body),
+            max_tokens=int(max_tokens),
+            top_p=1.0 if top_p is None else float(top_p),
+            seed=int(body.get("seed") or 0),
+            stop=stops,
+            sample_index=sample_index,
+            node="peer",
+            phase=tag,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ProxyError(400, f"bad request: {exc}") from None
+
+
 class PeerProxy:
     """The proxy server, on loopback, in a background thread of this process.
 
     `upstreams` maps a model id to the base URL of the server that runs it (use
     `from_servers` to learn the ids from the servers themselves). `cache` may be None for
-    no caching.
+    no caching. Upstream mode (`semgrad`): no servers and no cache; each run registers the
+    semgrad LLMs that answer it (`Route`s), called on `loop`.
     """
 
     def __init__(
@@ -156,11 +245,13 @@ class PeerProxy:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        if not upstreams:
+        if not upstreams and loop is None:
             raise ValueError("the proxy needs at least one upstream model server")
         self.upstreams = {model: url.rstrip("/") for model, url in upstreams.items()}
         self.cache = cache
+        self._loop = loop
         self._host = host
         self._port = port
         self._lock = threading.Lock()
@@ -179,6 +270,20 @@ class PeerProxy:
             for model in list_models(url):
                 upstreams[model] = url
         return cls(upstreams, cache, host=host, port=port)
+
+    @classmethod
+    def semgrad(
+        cls, loop: asyncio.AbstractEventLoop, *, host: str = "127.0.0.1", port: int = 0
+    ) -> PeerProxy:
+        """Upstream mode: requests are answered by the semgrad LLMs each run registers
+        (`register(routes=...)`), awaited on `loop`, which must keep running (the caller
+        awaits the adapter in a thread, e.g. `asyncio.to_thread`). The LLMs' own cache,
+        budget and log apply; the proxy has none of its own."""
+        return cls({}, None, host=host, port=port, loop=loop)
+
+    @property
+    def upstream_mode(self) -> bool:
+        return self._loop is not None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -233,6 +338,8 @@ class PeerProxy:
         budgets: Mapping[str, int] | None = None,
         scorer: Scorer | None = None,
         cache_scope: str | None = None,
+        routes: Mapping[str, Mapping[str, Route]] | None = None,
+        remaining: Callable[[str], int | None] | None = None,
     ) -> None:
         """Start counting for `run` (again from zero if it was registered before).
 
@@ -240,30 +347,60 @@ class PeerProxy:
         unlimited. `cache_scope` (default: the run name) is part of every cache key, so
         two methods never share replies and each one's wall time is its own; a re-run of
         the same run replays its replies.
+
+        Upstream mode: `routes` maps a phase to the model ids it serves and the `Route`
+        (semgrad LLM) of each; the budgets are the LLMs' (a `BudgetExceededError` is the
+        refusal), and `remaining(phase)` says how many requests a phase may still make
+        (None: unlimited), for the adapters' ``/_admin/runs`` view.
         """
         if not _RUN_NAME.match(run) or run.startswith("_"):
             raise ValueError(
                 f"run name {run!r} must match {_RUN_NAME.pattern} and not start with _"
             )
+        if self.upstream_mode and (routes is None or budgets):
+            raise ValueError("in upstream mode a run gives routes, and budgets via its LLMs")
+        if routes is not None and not self.upstream_mode:
+            raise ValueError("routes need upstream mode (PeerProxy.semgrad)")
+        entry = _Run(run, cache_scope or run, dict(budgets or {}), scorer)
+        entry.routes = {phase: dict(models) for phase, models in (routes or {}).items()}
+        entry.remaining = remaining
         with self._lock:
-            self._runs[run] = _Run(run, cache_scope or run, dict(budgets or {}), scorer)
+            self._runs[run] = entry
 
     def stats(self, run: str) -> dict[str, Any]:
         with self._lock:
             entry = self._runs.get(run)
             if entry is None:
                 raise KeyError(run)
-            return {
+            out: dict[str, Any] = {
                 "run": run,
                 "budgets": dict(entry.budgets),
                 "phases": {name: asdict(stats) for name, stats in entry.phases.items()},
             }
+            if entry.routes:
+                out["remaining"] = {p: self._remaining(entry, p) for p in entry.routes}
+            return out
 
     def remaining(self, run: str, phase: str) -> int | None:
         with self._lock:
-            entry = self._runs[run]
-            budget = entry.budgets.get(phase)
-            return None if budget is None else max(0, budget - entry.phase(phase).calls)
+            return self._remaining(self._runs[run], phase)
+
+    @staticmethod
+    def _remaining(entry: _Run, phase: str) -> int | None:
+        if entry.routes:
+            if phase in entry.stopped:
+                return 0
+            return None if entry.remaining is None else entry.remaining(phase)
+        budget = entry.budgets.get(phase)
+        return None if budget is None else max(0, budget - entry.phase(phase).calls)
+
+    def models(self, run: str | None = None) -> list[str]:
+        """The model ids served (to `run`, in upstream mode)."""
+        if not self.upstream_mode:
+            return list(self.upstreams)
+        with self._lock:
+            entry = self._runs.get(run or "")
+            return sorted({m for r in (entry.routes if entry else {}).values() for m in r})
 
     def _run(self, name: str) -> _Run:
         entry = self._runs.get(name)
@@ -278,6 +415,8 @@ class PeerProxy:
         """Answer one chat completions request of `run` in `phase` (raises ProxyError)."""
         if body.get("stream"):
             raise ProxyError(400, "the peers proxy does not stream; send stream=false")
+        if self.upstream_mode:
+            return self._complete_upstream(run, phase, body)
         model = body.get("model")
         if not isinstance(model, str) or model not in self.upstreams:
             raise ProxyError(
@@ -351,6 +490,102 @@ class PeerProxy:
                 "total_tokens": usage.total_tokens,
             },
         }
+
+    def _complete_upstream(self, run: str, phase: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Upstream mode: each of the `n` choices is one semgrad `Request` to the run's LLM
+        for (phase, model), whose cache, budget and log apply."""
+        model = body.get("model")
+        n = int(body.get("n") or 1)
+        if n < 1:
+            raise ProxyError(400, f"n must be at least 1, got {n}")
+        with self._lock:
+            entry = self._run(run)
+            served = entry.routes.get(phase, {})
+            if not isinstance(model, str) or model not in served:
+                raise ProxyError(
+                    404,
+                    f"unknown model {model!r} in phase {phase!r}; run {run!r} is served "
+                    f"{', '.join(served) or 'nothing'} there",
+                    "model_not_found",
+                )
+            route = served[model]
+            stats = entry.phase(phase)
+            stats.requests += 1
+            for name in set(body) - _SERVED_FIELDS:
+                stats.ignored_fields[name] = stats.ignored_fields.get(name, 0) + 1
+            first = request_from_body(body, tag=route.tag)
+            if first.temperature > 0:  # the k-th identical sampled request is sample k
+                base = first.cache_key(model)
+                start = entry.samples.get(base, 0)
+                entry.samples[base] = start + n
+                indices = list(range(start, start + n))
+            else:
+                indices = [0] * n
+        choices: list[dict[str, Any]] = []
+        usage = Usage()
+        refusal: ProxyError | None = None
+        for i, sample in enumerate(indices):
+            with self._lock:
+                if phase in entry.stopped:
+                    stats.refused += 1
+                    refusal = self._refusal(run, phase, "an earlier request was refused")
+                    break
+            request = request_from_body(body, tag=route.tag, sample_index=sample)
+            started = time.monotonic()
+            try:
+                assert self._loop is not None
+                future = asyncio.run_coroutine_threadsafe(route.llm.complete(request), self._loop)
+                response = future.result()
+            except BudgetExceededError as exc:
+                with self._lock:
+                    stats.refused += 1
+                    entry.stopped.add(phase)
+                refusal = self._refusal(run, phase, str(exc))
+                break
+            except Exception as exc:
+                raise ProxyError(502, f"the model failed: {exc!r}"[:800], "upstream_error") from exc
+            seconds = 0.0 if response.cached else time.monotonic() - started
+            usage = usage + response.usage
+            with self._lock:
+                stats.calls += 1
+                stats.calls_by_model[model] = stats.calls_by_model.get(model, 0) + 1
+                stats.cache_hits += int(response.cached)
+                stats.prompt_tokens += response.usage.prompt_tokens
+                stats.completion_tokens += response.usage.completion_tokens
+                stats.upstream_seconds += seconds
+                stats.tokens_by_model[model] = (
+                    stats.tokens_by_model.get(model, 0) + response.usage.total_tokens
+                )
+                stats.seconds_by_model[model] = stats.seconds_by_model.get(model, 0.0) + seconds
+            choices.append(
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": response.text},
+                    "finish_reason": response.finish_reason,
+                }
+            )
+        if refusal is not None and not choices:
+            raise refusal
+        return {
+            "id": f"chatcmpl-proxy-{run}-{stats.requests}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+        }
+
+    @staticmethod
+    def _refusal(run: str, phase: str, why: str) -> ProxyError:
+        return ProxyError(
+            BUDGET_STATUS,
+            f"{BUDGET_MARKER}: run {run!r} in phase {phase!r}: {why}",
+            "budget_exhausted",
+        )
 
     def _sample(
         self, body: dict[str, Any], scope: str, base: str, sample: int, sampled: bool
@@ -464,7 +699,7 @@ class _Handler(BaseHTTPRequestHandler):
                 except KeyError:
                     raise ProxyError(404, f"unknown run {parts[2]!r}", "not_found") from None
             elif len(parts) == 4 and parts[2:] == ["v1", "models"]:
-                data = [{"id": m, "object": "model"} for m in self.proxy.upstreams]
+                data = [{"id": m, "object": "model"} for m in self.proxy.models(parts[0])]
                 self._send(200, {"object": "list", "data": data})
             elif parts == ["health"]:
                 self._send(200, {"status": "ok"})

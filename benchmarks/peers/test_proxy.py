@@ -162,3 +162,42 @@ def test_adapters_render_semgrads_forward_prompt() -> None:
     assert render_prompt(instruction, question, hints) == message.content
     (message,) = render_forward(instruction, {"question": question}, [])
     assert render_prompt(instruction, question) == message.content
+
+
+def test_upstream_mode_maps_a_chat_body_back_to_semgrads_request() -> None:
+    from proxy import ProxyError, request_from_body
+
+    from semgrad.llm.openai import request_body
+    from semgrad.llm.types import Message, Request
+
+    for request in (
+        Request.chat("What is 2+2?", max_tokens=96),
+        Request(
+            (Message("system", "s"), Message("user", "u"), Message("assistant", "a")),
+            temperature=0.7,
+            max_tokens=320,
+            top_p=0.9,
+            seed=3,
+            stop=("\n\n",),
+        ),
+    ):
+        again = request_from_body(request_body(request, "m"), tag=request.phase)
+        assert again.cache_key("m") == request.cache_key("m")
+    # LiteLLM's names and shapes: max_completion_tokens, text parts, a stop string.
+    body = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+            }
+        ],
+        "max_completion_tokens": 7,
+        "stop": "END",
+    }
+    request = request_from_body(body)
+    assert request.messages == (Message("user", "ab"),)
+    assert (request.max_tokens, request.stop, request.temperature) == (7, ("END",), 1.0)
+    with pytest.raises(ProxyError):
+        request_from_body({"messages": [{"role": "tool", "content": "x"}]})
+    with pytest.raises(ProxyError):
+        request_from_body({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})
