@@ -1,7 +1,7 @@
 """DSPy (COPRO, MIPROv2, GEPA) on the 3-node hint graph. Run with the DSPy venv's python:
 
     ~/.cache/semgrad/peers/dspy/venv/bin/python dspy_adapter.py TASK.json OUT.json \\
-        --optimizer copro|miprov2|gepa
+        --optimizer copro|miprov2|gepa|bootstrap-rs
 
 What it expresses: a `dspy.Module` with three `dspy.Predict` predictors, hint_1 and hint_2
 (``question -> hint``, max_tokens 96) and final (``question, hint_1, hint_2 -> solution``,
@@ -19,6 +19,9 @@ Budget sizing (the proxy refuses calls past the budget anyway):
   budget, minibatches of min(5, val) examples.
 * GEPA: ``max_metric_calls = budget // 3`` (one metric call = one run of the 3 calls), the
   reflection LM is the 1.5B.
+* BootstrapFewShotWithRandomSearch (``bootstrap-rs``): up to 2 bootstrapped and 2 labelled
+  demos per predictor; the zero-shot and labelled-only programs plus as many bootstrapped
+  candidates as the budget should cover (each scored on the validation set).
 
 DSPy's in-memory response cache stays on (it is part of how DSPy spends calls: unchanged
 predictors are not called again); its disk cache is off, so every call of a run reaches the
@@ -49,7 +52,7 @@ from common import (
 )
 from dspy.utils.callback import BaseCallback
 
-OPTIMIZERS = ("copro", "miprov2", "gepa")
+OPTIMIZERS = ("copro", "miprov2", "gepa", "bootstrap-rs")
 UPSTREAM_TIMEOUT_S = 1800
 
 
@@ -179,10 +182,26 @@ def _mipro_size(
     return max(1, int((budget - fixed) // per_trial))
 
 
+def _bootstrap_rs_size(budget: int, n_train: int, n_val: int) -> int:
+    """`num_candidate_programs` that the budget should cover (estimates). The zero-shot
+    and labelled-only programs are scored on val (3 calls per item each); every
+    bootstrapped candidate (the unshuffled one and `num_candidate_programs` shuffled ones)
+    runs the teacher over part of the training set until it has its demos (about half of
+    it, measured nowhere yet: an estimate) and is scored on val."""
+    fixed = 2 * 3 * n_val
+    per_candidate = 3 * n_val + 3 * n_train // 2
+    return max(0, (budget - fixed) // per_candidate - 1)
+
+
 def run(task: TaskFile, result: AdapterResult, optimizer: str) -> None:
     options = task.options
     proxy = task.proxy
-    result.optimizer = {"copro": "COPRO", "miprov2": "MIPROv2", "gepa": "GEPA"}[optimizer]
+    result.optimizer = {
+        "copro": "COPRO",
+        "miprov2": "MIPROv2",
+        "gepa": "GEPA",
+        "bootstrap-rs": "BootstrapFewShotWithRandomSearch",
+    }[optimizer]
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
 
     def lm(phase: str, model: str, **kwargs: Any) -> Any:
@@ -288,6 +307,28 @@ def run(task: TaskFile, result: AdapterResult, optimizer: str) -> None:
                 minibatch=minibatch < len(val),
                 minibatch_size=minibatch,
             )
+        elif optimizer == "bootstrap-rs":
+            demos = int(options.get("demos", 2))
+            candidates = int(
+                options.get(
+                    "num_candidate_programs", _bootstrap_rs_size(task.budget, len(train), len(val))
+                )
+            )
+            result.settings = {
+                "max_bootstrapped_demos": demos,
+                "max_labeled_demos": demos,
+                "num_candidate_programs": candidates,
+                "valset": "val",
+            }
+            teleprompter = dspy.BootstrapFewShotWithRandomSearch(
+                metric=metric,
+                max_bootstrapped_demos=demos,
+                max_labeled_demos=demos,
+                num_candidate_programs=candidates,
+                num_threads=threads,
+                max_errors=1_000_000,
+            )
+            program = teleprompter.compile(student, trainset=train, valset=val)
         else:
             max_metric_calls = int(options.get("max_metric_calls", task.budget // 3))
             result.settings = {"max_metric_calls": max_metric_calls, "reflection_minibatch_size": 3}

@@ -69,9 +69,12 @@ INSTRUCTIONS, MAX_TOKENS, TEMPERATURE = _system()
 @dataclass(frozen=True)
 class Method:
     name: str
-    peer: str  # the venv (setup_peers.PEERS key)
-    script: str
+    peer: str | None  # the venv (setup_peers.PEERS key); None: this Python (stdlib adapters)
+    script: str  # relative to benchmarks/peers, or absolute
     args: tuple[str, ...] = ()
+
+    def python(self) -> Path:
+        return Path(sys.executable) if self.peer is None else venv_python(self.peer)
 
 
 METHODS: dict[str, Method] = {
@@ -79,8 +82,14 @@ METHODS: dict[str, Method] = {
     "copro": Method("copro", "dspy", "dspy_adapter.py", ("--optimizer", "copro")),
     "miprov2": Method("miprov2", "dspy", "dspy_adapter.py", ("--optimizer", "miprov2")),
     "gepa": Method("gepa", "dspy", "dspy_adapter.py", ("--optimizer", "gepa")),
+    "bootstrap-rs": Method(
+        "bootstrap-rs", "dspy", "dspy_adapter.py", ("--optimizer", "bootstrap-rs")
+    ),
     "trace": Method("trace", "trace", "trace_adapter.py"),
 }
+# Not an optimizer: semgrad's own initial prompts sent through the proxy (the decide
+# runner's one-serving-path check; standard library only, so it runs in any Python).
+IDENTITY = Method("identity", None, "identity_adapter.py")
 
 
 # --- the splits -----------------------------------------------------------------------------------
@@ -226,55 +235,21 @@ def run_method(
         cache_scope=f"{run_name}|train{args.train}|val{args.val}",
     )
     work = Path(args.work) / run_name
-    work.mkdir(parents=True, exist_ok=True)
-    task_file, out_file, log_file = work / "task.json", work / "adapter.json", work / "adapter.log"
-    out_file.unlink(missing_ok=True)
-    write_json(
-        task_file,
-        {
-            "task": splits.task,
-            "method": method.name,
-            "seed": seed,
-            "budget": args.budget,
-            "train": _items(splits.train),
-            "val": _items(splits.val),
-            "test": _items(splits.test),
-            "instructions": INSTRUCTIONS,
-            "max_tokens": MAX_TOKENS,
-            "optimizer_max_tokens": args.optimizer_max_tokens,
-            "answer_format": ANSWER_FORMAT,
-            "metric": splits.metric.name,
-            "models": dict(models),
-            "proxy": {
-                "url": proxy.url,
-                "run": run_name,
-                "optimize_base_url": proxy.base_url(run_name, "optimize"),
-                "test_base_url": proxy.base_url(run_name, "test"),
-            },
-            "api_key_env": "SEMGRAD_PEERS_API_KEY",
-            "concurrency": args.concurrency,
-            "options": _options(args),
-        },
+    data = task_data(
+        splits,
+        method.name,
+        seed,
+        args.budget,
+        models,
+        proxy,
+        run_name,
+        optimizer_max_tokens=args.optimizer_max_tokens,
+        concurrency=args.concurrency,
+        options=_options(args),
     )
-    setup = _setup_record(method.peer)
+    setup = setup_record(method.peer) if method.peer else {"status": "ok"}
     started = time.monotonic()
-    adapter: dict[str, Any] = {}
-    status, error = "failed", ""
-    if setup.get("status") != "ok":
-        error = f"the {method.peer} venv is not usable ({setup.get('status', 'missing')}): " + str(
-            setup.get("error") or "run benchmarks/peers/setup_peers.py"
-        )
-    else:
-        command = [str(venv_python(method.peer)), str(HERE / method.script)]
-        command += [str(task_file), str(out_file), *method.args]
-        print(f"[peers] {run_name}: running {method.script} {' '.join(method.args)}", flush=True)
-        error = _run_adapter(command, work, log_file, args.timeout)
-        if out_file.exists():
-            adapter = json.loads(out_file.read_text())
-            status = str(adapter.get("status", "failed"))
-            error = "\n".join(filter(None, [str(adapter.get("error") or ""), error]))
-        elif not error:
-            error = f"the adapter wrote no result; see {log_file}"
+    adapter, status, error = run_adapter(method, data, work, args.timeout, setup)
     wall = round(time.monotonic() - started, 2)
     stats = proxy.stats(run_name)["phases"]
     return {
@@ -327,6 +302,82 @@ def run_method(
     }
 
 
+def task_data(
+    splits: Splits,
+    method: str,
+    seed: int,
+    budget: int,
+    models: Mapping[str, str],
+    proxy: PeerProxy,
+    run_name: str,
+    *,
+    optimizer_max_tokens: int,
+    concurrency: int,
+    options: Mapping[str, Any],
+    budgets: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The task file an adapter reads (`common.TaskFile`). `budget` sizes the adapters'
+    settings; `budgets` (the decide runner's requests per role) is informative."""
+    data: dict[str, Any] = {
+        "task": splits.task,
+        "method": method,
+        "seed": seed,
+        "budget": budget,
+        "train": _items(splits.train),
+        "val": _items(splits.val),
+        "test": _items(splits.test),
+        "instructions": INSTRUCTIONS,
+        "max_tokens": MAX_TOKENS,
+        "temperature": TEMPERATURE,
+        "optimizer_max_tokens": optimizer_max_tokens,
+        "answer_format": ANSWER_FORMAT,
+        "metric": splits.metric.name,
+        "models": dict(models),
+        "proxy": {
+            "url": proxy.url,
+            "run": run_name,
+            "optimize_base_url": proxy.base_url(run_name, "optimize"),
+            "test_base_url": proxy.base_url(run_name, "test"),
+        },
+        "api_key_env": "SEMGRAD_PEERS_API_KEY",
+        "concurrency": concurrency,
+        "options": dict(options),
+    }
+    if budgets is not None:
+        data["budgets"] = dict(budgets)
+    return data
+
+
+def run_adapter(
+    method: Method, data: Mapping[str, Any], work: Path, timeout: float, setup: Mapping[str, Any]
+) -> tuple[dict[str, Any], str, str]:
+    """Write the task file into `work`, run the method's adapter on it (in its peer's venv)
+    and read its result: (the adapter's result, its status, the error text)."""
+    work.mkdir(parents=True, exist_ok=True)
+    task_file, out_file, log_file = work / "task.json", work / "adapter.json", work / "adapter.log"
+    out_file.unlink(missing_ok=True)
+    write_json(task_file, data)
+    adapter: dict[str, Any] = {}
+    status, error = "failed", ""
+    if setup.get("status") != "ok":
+        error = f"the {method.peer} venv is not usable ({setup.get('status', 'missing')}): " + str(
+            setup.get("error") or "run benchmarks/peers/setup_peers.py"
+        )
+        return adapter, status, error
+    command = [str(method.python()), str(HERE / method.script)]
+    command += [str(task_file), str(out_file), *method.args]
+    run = data["proxy"]["run"]
+    print(f"[peers] {run}: running {method.script} {' '.join(method.args)}", flush=True)
+    error = _run_adapter(command, work, log_file, timeout)
+    if out_file.exists():
+        adapter = json.loads(out_file.read_text())
+        status = str(adapter.get("status", "failed"))
+        error = "\n".join(filter(None, [str(adapter.get("error") or ""), error]))
+    elif not error:
+        error = f"the adapter wrote no result; see {log_file}"
+    return adapter, status, error
+
+
 def _final_status(status: str, error: str) -> str:
     """The adapter's own verdict, unless the run was stopped at the wall-time limit."""
     return "failed" if "wall-time limit" in error else status
@@ -344,7 +395,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _setup_record(peer: str) -> dict[str, Any]:
+def setup_record(peer: str) -> dict[str, Any]:
     try:
         record: dict[str, Any] = json.loads(setup_file(peer).read_text())
         return record
