@@ -34,6 +34,14 @@ LABELS = {
     "initial": "initial program (no optimization)",
     "search": "semgrad default: gradient-guided search",
     "paper": "the paper's protocol (SGD, strict train gate)",
+    # Peers (benchmarks/peers adapters through the decide runner's serving path).
+    "textgrad": "TextGrad (TGD)",
+    "copro": "DSPy COPRO",
+    "miprov2": "DSPy MIPROv2",
+    "gepa": "DSPy GEPA",
+    "bootstrap-rs": "DSPy BootstrapFewShotWithRandomSearch",
+    "trace": "Trace (OptoPrime)",
+    "identity": "initial program through the peers' proxy (serving-path check)",
 }
 
 

@@ -66,6 +66,7 @@ from semgrad.optim.trainer import Trainer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+PEERS_DIR = ROOT / "benchmarks" / "peers"
 FORWARD_MODEL = "qwen2.5-coder-0.5b"
 STRONG_MODEL = "qwen2.5-coder-1.5b"
 
@@ -78,6 +79,12 @@ METHODS: dict[str, dict[str, Any] | None] = {
     # semgrad's default: gradient-guided candidate search with a paired gate on validation.
     "search": {"gate": "val", "optimizer": {"method": "search"}},
 }
+# Peer methods (benchmarks/peers): each runs its adapter in its own venv, through the proxy
+# in upstream mode, i.e. through `Models` like the methods above (`run_peer_cell`).
+PEER_METHODS = ("textgrad", "copro", "miprov2", "gepa", "bootstrap-rs", "trace")
+# Not a method: the initial program sent through the proxy by a standard-library adapter,
+# to show that the peers' path gives semgrad's per-item results (`compare_with_initial`).
+IDENTITY = "identity"
 # Which budget a request counts against, by the phase that made it.
 ROLE_OF_PHASE = {
     "forward": "forward",
@@ -154,6 +161,40 @@ def _usage_by_role(log: RequestLog) -> dict[str, dict[str, int]]:
         d["cache_hits"] += int(e.cached)
         d["tokens"] += e.prompt_tokens + e.completion_tokens
     return out
+
+
+def _peers() -> Any:
+    """benchmarks/peers/run.py (its adapters' table, task file and subprocess), loaded on
+    first use: the semgrad cells and the replays need none of it."""
+    module = sys.modules.get("peers_run")
+    if module is None:
+        import importlib.util
+
+        sys.path.insert(0, str(PEERS_DIR))
+        spec = importlib.util.spec_from_file_location("peers_run", PEERS_DIR / "run.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["peers_run"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def peer_method(method: str) -> Any:
+    peers = _peers()
+    return peers.IDENTITY if method == IDENTITY else peers.METHODS[method]
+
+
+def check_peer_venvs(methods: list[str]) -> None:
+    """A clear error, before any cell runs, for a peer whose venv was never set up."""
+    for method in methods:
+        if method not in PEER_METHODS:
+            continue
+        m = peer_method(method)
+        if not m.python().exists():
+            raise SystemExit(
+                f"{method}: the {m.peer} venv is missing ({m.python()}); create it with "
+                f"`python benchmarks/peers/setup_peers.py {m.peer}` (network, ~4 min for all)"
+            )
 
 
 class Models:
@@ -302,12 +343,170 @@ async def run_cell(
     }, log
 
 
+ADAPTER_STATUS = {"ok": "finished"}  # a peer's own word for a run that ended by itself
+
+
+async def run_peer_cell(
+    task: str, method: str, seed: int, args: argparse.Namespace, models: Models
+) -> tuple[dict[str, Any], RequestLog]:
+    """A peer method (or the identity check) as a decide cell. The proxy runs in this
+    process in upstream mode: the adapter's optimize requests go to ``Models.llm(role)``
+    in this cell's `RequestBudget` (the model name picks the role: the forward model is
+    ``forward``, the strong one ``strong``), its test requests to ``Models.llm("forward")``
+    without a budget; all are logged. The adapter gets the decide splits (train; the gate
+    split as its validation set; every test item) and predicts the test set with its best
+    program once the budget refuses it; semgrad's task metric scores the predictions."""
+    from proxy import PeerProxy, Route
+
+    peers = _peers()
+    m = peer_method(method)
+    splits, metric = load_splits(task, args.data_dir)
+    test_task = load_task(f"{task}:test", data_dir=args.data_dir, seed=0)
+    test = test_task.examples
+    peer_splits = peers.Splits(task, splits.train, splits.gate, test, metric)
+    opt_log, test_log = RequestLog(), RequestLog()
+    used = {"forward": 0, "strong": 0}
+    limits = {"forward": args.forward_budget, "strong": args.strong_budget}
+
+    def budgeted(role: str) -> LLM:
+        return RequestBudget(models.llm(role, opt_log), role, limits[role], used)
+
+    routes = {
+        "optimize": {
+            FORWARD_MODEL: Route(budgeted("forward"), "forward"),
+            STRONG_MODEL: Route(budgeted("strong"), "optimizer"),
+        },
+        "test": {FORWARD_MODEL: Route(models.llm("forward", test_log), "evaluation")},
+    }
+
+    def remaining(phase: str) -> int | None:
+        return min(limits[r] - used[r] for r in limits) if phase == "optimize" else None
+
+    run_name = f"{task.replace(':', '-')}.{cell_name(method, seed)}"
+    t0 = time.perf_counter()
+    with PeerProxy.semgrad(asyncio.get_running_loop()) as proxy:
+        proxy.register(
+            run_name, scorer=peers.scorer_for(peer_splits), routes=routes, remaining=remaining
+        )
+        data = peers.task_data(
+            peer_splits,
+            method,
+            seed,
+            args.forward_budget,
+            {"forward": FORWARD_MODEL, "optimizer": STRONG_MODEL},
+            proxy,
+            run_name,
+            optimizer_max_tokens=args.optimizer_max_tokens,
+            concurrency=4,
+            options=peers._options(args),
+            budgets=limits,
+        )
+        setup = peers.setup_record(m.peer) if m.peer else {"status": "ok"}
+        work = args.runs / task.replace(":", "-") / cell_name(method, seed)
+        adapter, adapter_status, error = await asyncio.to_thread(
+            peers.run_adapter, m, data, work, args.timeout, setup
+        )
+        stats = proxy.stats(run_name)
+    wall = time.perf_counter() - t0
+    refused = int(stats["phases"].get("optimize", {}).get("refused", 0))
+    if refused:
+        status = "budget"
+    elif method == IDENTITY and adapter_status == "ok":
+        status = "initial"
+    else:
+        status = ADAPTER_STATUS.get(adapter_status, adapter_status)
+    by_id = {str(p["id"]): p for p in adapter.get("predictions") or []}
+    replies: list[str | None] = []
+    scores: list[float] = []
+    for e in test:
+        p = by_id.get(e.id) or {}
+        reply = None if p.get("error") or "text" not in p else str(p["text"])
+        replies.append(reply)
+        scores.append(0.0 if reply is None else metric(reply, e).value)
+    record = {
+        "task": task,
+        "method": method,
+        "seed": seed,
+        "status": status,
+        "sizes": {"train": len(splits.train), "gate": len(splits.gate), "test": len(test)},
+        "budget": {"forward": args.forward_budget, "strong": args.strong_budget},
+        "used": used,
+        "requests": _usage_by_role(opt_log),
+        "test_requests": _usage_by_role(test_log),
+        "refused": refused,
+        "metric": {"name": test_task.metric_name, "labels": list(test_task.metric_labels or ())},
+        "test_ids": [e.id for e in test],
+        "test_targets": [e.target for e in test],
+        "test_scores": scores,
+        # The adapter's final answer text per test item (None: no prediction). A peer
+        # may parse it out of the model's reply (DSPy's fields), so the log-only check
+        # finds it inside a logged reply rather than equal to one.
+        "test_replies": replies,
+        "test_replies_parsed": True,
+        "test_errors": sum(1 for r in replies if r is None),
+        "test_accuracy": sum(scores) / len(scores),
+        "initial_gate": None,
+        "best_gate": None,
+        "steps": adapter.get("history", []),
+        "final_program": adapter.get("optimized", {}),
+        "peer": {
+            "library": adapter.get("library") or m.peer,
+            "versions": adapter.get("versions") or setup.get("versions") or {},
+            "optimizer": adapter.get("optimizer", ""),
+            "settings": adapter.get("settings", {}),
+            "adapter_status": adapter_status,
+            "error": error,
+            "notes": adapter.get("notes", []),
+            "budget_exhausted": bool(adapter.get("budget_exhausted")),
+            "proxy": stats["phases"],
+        },
+        "optimization_wall_s": adapter.get("optimize_seconds"),
+        "wall_s": round(wall, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "models": {
+            "forward": FORWARD_MODEL,
+            "strong": STRONG_MODEL,
+            "slots": 1,
+            "prompt_cache": False,
+            "replicas": getattr(models.clients["forward"], "replicas", None),
+        },
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": _commit(),
+    }
+    return record, RequestLog([*opt_log, *test_log])
+
+
+def compare_with_initial(record: dict[str, Any], initial: dict[str, Any]) -> list[str]:
+    """The one-serving-path check: the items on which `record` (the identity cell) and the
+    initial cell differ in reply or score (empty: identical per-item results)."""
+    if record["test_ids"] != initial["test_ids"]:
+        return ["the two cells have different test items"]
+    rows = zip(
+        record["test_ids"],
+        record["test_replies"],
+        initial["test_replies"],
+        record["test_scores"],
+        initial["test_scores"],
+        strict=True,
+    )
+    return [
+        f"{item}: score {s} vs {t}" + ("" if a == b else ", reply differs")
+        for item, a, b, s, t in rows
+        if a != b or s != t
+    ]
+
+
 async def main_async(args: argparse.Namespace) -> int:
     out = cell_dir(args.task)
     out.mkdir(parents=True, exist_ok=True)
     cells = [(m, s) for m in args.methods for s in args.seeds]
     if args.replay:
         return await replay(args, cells)
+    check_peer_venvs(args.methods)
     cache = Cache(args.cache)
     models = Models(cache)
     try:
@@ -317,17 +516,31 @@ async def main_async(args: argparse.Namespace) -> int:
             if path.exists():
                 print(f"{name}: done", flush=True)
                 continue
-            if METHODS[method] is None and seed != args.seeds[0]:
+            if method in ("initial", IDENTITY) and seed != args.seeds[0]:
                 continue  # the initial program does not depend on the seed
             print(f"{name}: running", flush=True)
-            record, log = await run_cell(args.task, method, seed, args, models)
+            if method in METHODS:
+                record, log = await run_cell(args.task, method, seed, args, models)
+            else:
+                record, log = await run_peer_cell(args.task, method, seed, args, models)
             log.write(out / f"{name}.requests.jsonl.gz")
             path.write_text(json.dumps(record, indent=1) + "\n")
             print(
-                f"{name}: test {record['test_accuracy']:.3f} ({len(record['test_ids'])} items), "
-                f"requests {record['used']}, {record['wall_s']:.0f} s",
+                f"{name}: {record['status']}, test {record['test_accuracy']:.3f} "
+                f"({len(record['test_ids'])} items), requests {record['used']}, "
+                f"{record['wall_s']:.0f} s",
                 flush=True,
             )
+            if record.get("peer", {}).get("error"):
+                print(f"    adapter error: {record['peer']['error'][-800:]}", flush=True)
+            initial_path = out / f"{cell_name('initial', args.seeds[0])}.json"
+            if method == IDENTITY and initial_path.exists():
+                diff = compare_with_initial(record, json.loads(initial_path.read_text()))
+                print(
+                    f"{name}: one serving path: {len(diff)} of {len(record['test_ids'])} "
+                    f"items differ from the initial cell" + (f": {diff[:5]}" if diff else ""),
+                    flush=True,
+                )
     finally:
         await models.aclose()
         cache.close()
@@ -343,16 +556,50 @@ def check_from_log(record: dict[str, Any], log: RequestLog) -> list[str]:
         return ["the cell has no test_replies or metric (written by an older run.py)"]
     metric = metric_for(named["name"], **({"labels": named["labels"]} if named["labels"] else {}))
     logged = {e.text for e in log}
+    if record.get("test_replies_parsed"):  # a peer's parsed answer: inside a logged reply
+        logged |= _json_strings(logged)
     problems = []
     rows = zip(
         record["test_ids"], record["test_targets"], replies, record["test_scores"], strict=True
     )
     for item, target, reply, score in rows:
-        if reply is not None and reply not in logged:
+        found = reply is None or reply in logged
+        if not found and record.get("test_replies_parsed"):
+            found = any(reply.strip() in text for text in logged)
+        if not found:
             problems.append(f"{item}: its reply is not in the request log")
         again = 0.0 if reply is None else metric(reply, Example(item, {}, target)).value
         if again != score:
             problems.append(f"{item}: scored {again}, committed {score}")
+    return problems
+
+
+def _json_strings(texts: set[str]) -> set[str]:
+    """The string values of replies that are JSON objects (DSPy's JSON adapter)."""
+    out: set[str] = set()
+    for text in texts:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            out |= {v for v in data.values() if isinstance(v, str)}
+    return out
+
+
+def check_peer_from_log(record: dict[str, Any], log: RequestLog) -> list[str]:
+    """The replay of a peer cell (the peer library is not re-run): `check_from_log`, and
+    the requests by role the cell reports are the log's."""
+    problems = check_from_log(record, log)
+    n_opt = sum(d["requests"] for d in record["requests"].values())
+    usage = _usage_by_role(RequestLog(log.entries[:n_opt]))
+    if usage != record["requests"]:
+        problems.append(
+            f"the log's optimize requests {usage} are not the cell's {record['requests']}"
+        )
+    tests = _usage_by_role(RequestLog(log.entries[n_opt:]))
+    if tests != record["test_requests"]:
+        problems.append(f"the log's test requests {tests} are not the cell's")
     return problems
 
 
@@ -373,6 +620,12 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
             continue
         record = json.loads(path.read_text())
         log = RequestLog.read(out / f"{name}.requests.jsonl.gz")
+        if method not in METHODS:  # a peer cell: checked from its log, never re-run
+            problems = check_peer_from_log(record, log)
+            bad += bool(problems)
+            verdict = "matches" if not problems else "DIFFERS: " + "; ".join(problems[:5])
+            print(f"{name}: log-only check (peer cell) {verdict}", flush=True)
+            continue
         if not _have_data(args):
             problems = check_from_log(record, log)
             bad += bool(problems)
@@ -439,10 +692,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--cache", type=Path, default=work / "cache.sqlite")
     ap.add_argument("--runs", type=Path, default=work / "runs", help="run directories")
     ap.add_argument("--replay", action="store_true")
+    ap.add_argument("--optimizer-max-tokens", type=int, default=512, help="peers' strong calls")
+    ap.add_argument("--timeout", type=float, default=8 * 3600, help="wall seconds per peer cell")
+    ap.add_argument("--option", action="append", default=[], help="KEY=VALUE for peer adapters")
     args = ap.parse_args(argv)
-    unknown = [m for m in args.methods if m not in METHODS]
+    known = [*METHODS, *PEER_METHODS, IDENTITY]
+    unknown = [m for m in args.methods if m not in known]
     if unknown:
-        ap.error(f"unknown method(s) {unknown}; known: {list(METHODS)}")
+        ap.error(f"unknown method(s) {unknown}; known: {known}")
     return args
 
 
