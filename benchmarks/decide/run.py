@@ -500,15 +500,45 @@ def compare_with_initial(record: dict[str, Any], initial: dict[str, Any]) -> lis
     ]
 
 
+class FakeModels(Models):
+    """``--fake``: scripted replies shaped for every adapter's parsing (the peers' fake
+    servers' replies), no model; checks the wiring only."""
+
+    def __init__(self, cache: Cache) -> None:
+        from semgrad.llm.fakes import ScriptedLLM
+        from semgrad.llm.openai import request_body
+
+        def reply(model: str) -> Any:
+            return lambda request: _peers()._fake_reply(request_body(request, model))
+
+        self.clients = {
+            role: ScriptedLLM(reply(model), model=model)
+            for role, model in (("forward", FORWARD_MODEL), ("strong", STRONG_MODEL))
+        }
+        self.cache = cache
+
+
+def results_dir(args: argparse.Namespace) -> Path:
+    """Where the cells go: benchmarks/decide/results, or for --fake the runs folder."""
+    if getattr(args, "fake", False):
+        return args.runs / "fake-results" / args.task.replace(":", "-")
+    return cell_dir(args.task)
+
+
 async def main_async(args: argparse.Namespace) -> int:
-    out = cell_dir(args.task)
+    out = results_dir(args)
     out.mkdir(parents=True, exist_ok=True)
     cells = [(m, s) for m in args.methods for s in args.seeds]
     if args.replay:
         return await replay(args, cells)
     check_peer_venvs(args.methods)
-    cache = Cache(args.cache)
-    models = Models(cache)
+    if getattr(args, "fake", False):
+        cache = Cache(args.runs / "fake-cache.sqlite")
+        models: Models = FakeModels(cache)
+    else:
+        cache = Cache(args.cache)
+        models = Models(cache)
+    failed = 0
     try:
         for method, seed in cells:
             name = cell_name(method, seed)
@@ -523,6 +553,12 @@ async def main_async(args: argparse.Namespace) -> int:
                 record, log = await run_cell(args.task, method, seed, args, models)
             else:
                 record, log = await run_peer_cell(args.task, method, seed, args, models)
+                if all(r is None for r in record["test_replies"]):
+                    # The adapter never predicted (a crash, a missing venv): nothing to
+                    # keep; the next run tries again, the cache answering what it asked.
+                    print(f"{name}: NOT WRITTEN, no test prediction: {record['peer']['error']}")
+                    failed += 1
+                    continue
             log.write(out / f"{name}.requests.jsonl.gz")
             path.write_text(json.dumps(record, indent=1) + "\n")
             print(
@@ -544,7 +580,7 @@ async def main_async(args: argparse.Namespace) -> int:
     finally:
         await models.aclose()
         cache.close()
-    return 0
+    return 1 if failed else 0
 
 
 def check_from_log(record: dict[str, Any], log: RequestLog) -> list[str]:
@@ -611,7 +647,7 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
     """Re-run finished cells from their request logs alone; compare per-item test scores.
     Without the task's data directory (users and CI may not have it), check instead that
     the committed test replies are in the log and score as committed (`check_from_log`)."""
-    out = cell_dir(args.task)
+    out = results_dir(args)
     bad = 0
     for method, seed in cells:
         name = cell_name(method, seed)
@@ -695,6 +731,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--optimizer-max-tokens", type=int, default=512, help="peers' strong calls")
     ap.add_argument("--timeout", type=float, default=8 * 3600, help="wall seconds per peer cell")
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE for peer adapters")
+    ap.add_argument(
+        "--fake",
+        action="store_true",
+        help="scripted replies, no model (wiring check); cells go under --runs/fake-results",
+    )
     args = ap.parse_args(argv)
     known = [*METHODS, *PEER_METHODS, IDENTITY]
     unknown = [m for m in args.methods if m not in known]

@@ -139,3 +139,13 @@ def test_a_peer_without_its_venv_names_the_setup_command(
     monkeypatch.setenv("SEMGRAD_PEERS_DIR", str(tmp_path / "no-peers"))
     with pytest.raises(SystemExit, match=r"benchmarks/peers/setup_peers\.py dspy"):
         runner.check_peer_venvs(["initial", "miprov2"])
+
+
+def test_a_peer_that_never_predicts_leaves_no_cell_and_fails_the_run(
+    runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peers = runner._peers()
+    monkeypatch.setitem(peers.METHODS, "fake", peers.Method("fake", None, str(tmp_path / "no.py")))
+    args = _args(runner, tmp_path, "fake", forward=10, strong=3)
+    assert asyncio.run(runner.main_async(args)) == 1
+    assert not (tmp_path / "results" / "arith" / "fake__seed0.json").exists()
