@@ -25,6 +25,12 @@ What a finished cell writes, under ``benchmarks/decide/results/<task>/``:
   from the log alone (``replay-only`` cache: a request not in the log is an error) and
   checks it reproduces the committed per-item scores.
 
+Peer methods (``textgrad``, ``copro``, ``miprov2``, ``gepa``, ``bootstrap-rs``, ``trace``)
+and the ``identity`` check are cells too (`run_peer_cell`): the peer's adapter runs in its
+venv against the peers' proxy in upstream mode, which answers through the same `Models`
+path and the same budgets; ``--replay`` checks a peer cell from its log alone, never
+re-running the peer library. ``--fake`` checks the wiring with scripted replies.
+
 A cell whose results file exists is skipped; a started cell resumes from its run
 directory's checkpoint. Run directories and the shared response cache live outside the
 work tree (``$SEMGRAD_BENCH_HOME``, default ``~/.cache/semgrad/decide``), so a later
