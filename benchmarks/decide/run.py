@@ -645,6 +645,11 @@ def check_peer_from_log(record: dict[str, Any], log: RequestLog) -> list[str]:
     return problems
 
 
+def _comparable(value: Any) -> Any:
+    """`value` as its JSON reads back (tuples as lists, keys as strings)."""
+    return json.loads(json.dumps(value))
+
+
 def _have_data(args: argparse.Namespace) -> bool:
     return args.data_dir is not None and Path(args.data_dir).is_dir()
 
@@ -691,9 +696,17 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
                 again, _ = await run_cell(args.task, method, seed, fresh, models)
             finally:
                 replay_cache.close()
-        same = again["test_scores"] == record["test_scores"]
-        bad += not same
-        print(f"{name}: replay {'matches' if same else 'DIFFERS'}", flush=True)
+        # The same test scores, and the same way there: the requests by role and each
+        # step's outcome (a replay whose code took another path stops at its first
+        # request the log lacks, which a budget-stopped cell would otherwise hide).
+        differs = [
+            key
+            for key in ("test_scores", "used", "steps")
+            if key in record and _comparable(again.get(key)) != _comparable(record[key])
+        ]
+        bad += bool(differs)
+        verdict = "matches" if not differs else f"DIFFERS in {', '.join(differs)}"
+        print(f"{name}: replay {verdict}", flush=True)
     return 1 if bad else 0
 
 

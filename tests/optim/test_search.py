@@ -103,6 +103,36 @@ def history(run_dir: Path) -> list[StepRecord]:
     return read_history(RunFiles(run_dir).history)
 
 
+def upper_only_when_sampled(request: Request) -> str:
+    """An optimizer whose temperature-0 reply fails and whose sampled reply is good."""
+    if request.node == "final" and request.temperature > 0:
+        return "<improved>Reply with the word in UPPERCASE only.</improved>"
+    return "no tags here"
+
+
+def test_a_failed_proposal_is_sampled_again_and_the_retry_can_win(tmp_path: Path) -> None:
+    cfg = config(optimizer={"candidates": 2})
+    seen: list[Request] = []
+
+    def optimizer(request: Request) -> str:
+        seen.append(request)
+        return upper_only_when_sampled(request)
+
+    result = optimize(cfg, tmp_path / "run", llms=models(optimizer), splits=splits())
+    assert result.final_test == 1.0
+    [first] = history(tmp_path / "run")
+    # Three parameters asked at temperature 0, all failed; each asked once more, sampled.
+    assert sorted(r.temperature for r in seen) == [0.0] * 3 + [cfg.optimizer.retry_temperature] * 3
+    assert {r.sample_index for r in seen if r.temperature > 0} == {1}
+    full = next(c for c in first.candidates if c.kind == "full")
+    assert full.accepted and full.changes == {
+        "final.instruction": "Reply with the word in UPPERCASE only."
+    }
+    # Both attempts are on record: the failed one and its retry.
+    finals = [p for p in full.proposals if p["parameter"] == "final.instruction"]
+    assert [p["new"] is None for p in finals] == [True, False]
+
+
 def test_the_search_is_the_default_and_learns_the_format(tmp_path: Path) -> None:
     cfg = config(steps=2)
     assert cfg.optimizer.method == "search"
@@ -119,13 +149,14 @@ def test_the_search_is_the_default_and_learns_the_format(tmp_path: Path) -> None
     assert len(first.screen_items) == 4 + 6
     assert [c.kind for c in first.candidates] == ["node", "full", "sample", "sample"]
     # One optimizer call per parameter at temperature 0 (the one-node edit is the blamed
-    # parameter's), one per sample: each recorded once.
-    assert len(first.proposals) == 3 + 2
-    assert [p["parameter"] for p in first.proposals[:3]] == [
-        "hint_1.instruction",
-        "hint_2.instruction",
-        "final.instruction",
-    ]
+    # parameter's), one per sample, and one more for each failed temperature-0 proposal
+    # (the two hints reply without tags: sampled again once, ALGORITHMS.md §3c): each
+    # recorded once.
+    assert len(first.proposals) == 3 + 2 + 2
+    # The blamed node's proposal and its retry first, then the full edit's others.
+    params = [p["parameter"] for p in first.proposals]
+    assert params[:2] == ["hint_1.instruction"] * 2
+    assert set(params) == {"hint_1.instruction", "hint_2.instruction", "final.instruction"}
     assert first.blame["order"] and "round-robin" in first.blame["why"]
     assert first.accepted and first.changed == ["final.instruction"]
     assert first.decision is not None and first.decision.accepted

@@ -293,10 +293,30 @@ class _Step:
         everything, *sampled = await asyncio.gather(
             host.optimizer.propose(host.ctx, only=order), *samples
         )
+        # ALGORITHMS.md §3c: a proposal that failed (or repeats the current text) is
+        # sampled again, once, at the retry temperature, as sample n_samples + 1 (so it is
+        # never one of the diversity samples, and a resumed step gets it from the cache).
+        failed = [p.parameter for p in everything if not p.ok]
+        retried: dict[str, Proposal] = {}
+        if failed and temperature > 0:
+            again = await host.optimizer.propose(
+                host.ctx, temperature=temperature, sample_index=n_samples + 1, only=failed
+            )
+            retried = {p.parameter: p for p in again}
+
+        def with_retries(proposals: Sequence[Proposal]) -> list[Proposal]:
+            """`proposals`, each failed one followed by its retry (the retry's text wins)."""
+            out: list[Proposal] = []
+            for p in proposals:
+                out.append(p)
+                if not p.ok and p.parameter in retried:
+                    out.append(retried[p.parameter])
+            return out
+
         by_name = {p.parameter: p for p in everything}
-        out = [self._from_proposals(0, "node", [by_name[first]])]
+        out = [self._from_proposals(0, "node", with_retries([by_name[first]]))]
         if len(order) > 1 and slots > 1:
-            out.append(self._from_proposals(0, "full", everything))
+            out.append(self._from_proposals(0, "full", with_retries(everything)))
         for i, props in enumerate(sampled, start=1):
             out.append(self._from_proposals(0, "sample", props, temperature, i))
         return out
