@@ -158,6 +158,26 @@ def _commit() -> str:
     return out.stdout.strip()
 
 
+def provenance(models: Models) -> dict[str, Any]:
+    """Where and how a cell ran: machine, serving settings, date, commit."""
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "models": {
+            "forward": FORWARD_MODEL,
+            "strong": STRONG_MODEL,
+            "slots": 1,
+            "prompt_cache": False,
+            "replicas": getattr(models.clients["forward"], "replicas", None),
+        },
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": _commit(),
+    }
+
+
 def _usage_by_role(log: RequestLog) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for e in log:
@@ -332,20 +352,7 @@ async def run_cell(
         "final_state": graph.state_dict(),
         "optimization_wall_s": round(opt_wall, 1),
         "wall_s": round(wall, 1),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "models": {
-            "forward": FORWARD_MODEL,
-            "strong": STRONG_MODEL,
-            "slots": 1,
-            "prompt_cache": False,
-            "replicas": getattr(models.clients["forward"], "replicas", None),
-        },
-        "date": time.strftime("%Y-%m-%d"),
-        "commit": _commit(),
+        **provenance(models),
     }, log
 
 
@@ -468,20 +475,7 @@ async def run_peer_cell(
         },
         "optimization_wall_s": adapter.get("optimize_seconds"),
         "wall_s": round(wall, 1),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "models": {
-            "forward": FORWARD_MODEL,
-            "strong": STRONG_MODEL,
-            "slots": 1,
-            "prompt_cache": False,
-            "replicas": getattr(models.clients["forward"], "replicas", None),
-        },
-        "date": time.strftime("%Y-%m-%d"),
-        "commit": _commit(),
+        **provenance(models),
     }
     return record, RequestLog([*opt_log, *test_log])
 
