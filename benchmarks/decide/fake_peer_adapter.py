@@ -25,8 +25,8 @@ from common import (
     TaskFile,
     adapter_main,
     chat,
+    node_body,
     predict_all,
-    render_prompt,
 )
 
 
@@ -35,13 +35,7 @@ def run(task: TaskFile, result: AdapterResult) -> None:
     instruction = task.instructions["final"]
 
     def forward(base_url: str, item: Item, text: str) -> str:
-        body = {
-            "model": task.forward_model,
-            "messages": [{"role": "user", "content": render_prompt(text, item.question)}],
-            "temperature": 0.0,
-            "max_tokens": task.max_tokens("final"),
-        }
-        return chat(base_url, body)
+        return chat(base_url, node_body(task, "final", text, item.question))
 
     val = task.items("val")
     result.notes.append(f"remaining before: {task.proxy.remaining('optimize')}")

@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -227,12 +228,22 @@ class Models:
     """The one serving path: both embedded models behind retries and one shared cache,
     each request logged (outside the cache, so hits are logged too)."""
 
-    def __init__(self, cache: Cache) -> None:
-        self.clients: dict[str, Any] = {
+    def __init__(self, cache: Cache, clients: dict[str, Any] | None = None) -> None:
+        # Other clients (scripted, or none in a replay) stand in only for checks and tests.
+        self.clients: dict[str, Any] = clients or {
             "forward": LocalLLM(FORWARD_MODEL, n_parallel=1, prompt_cache=False),
             "strong": LocalLLM(STRONG_MODEL, n_parallel=1, prompt_cache=False),
         }
         self.cache = cache
+
+    @classmethod
+    def scripted(cls, cache: Cache, reply: Callable[[str], Callable[[Request], str]]) -> Models:
+        """Both roles answered by `reply(model)` (a `ScriptedLLM` named like the embedded
+        model, whose name the cache keys use): no model is loaded."""
+        from semgrad.llm.fakes import ScriptedLLM
+
+        models = (("forward", FORWARD_MODEL), ("strong", STRONG_MODEL))
+        return cls(cache, {role: ScriptedLLM(reply(m), model=m) for role, m in models})
 
     def llm(self, role: str, log: RequestLog) -> LLM:
         client = self.clients[role]
@@ -500,22 +511,20 @@ def compare_with_initial(record: dict[str, Any], initial: dict[str, Any]) -> lis
     ]
 
 
-class FakeModels(Models):
+def serving_models(cache: Cache) -> Models:
+    """The embedded models of a real run (tests put scripted ones here)."""
+    return Models(cache)
+
+
+def fake_models(cache: Cache) -> Models:
     """``--fake``: scripted replies shaped for every adapter's parsing (the peers' fake
     servers' replies), no model; checks the wiring only."""
+    from semgrad.llm.openai import request_body
 
-    def __init__(self, cache: Cache) -> None:
-        from semgrad.llm.fakes import ScriptedLLM
-        from semgrad.llm.openai import request_body
+    def reply(model: str) -> Callable[[Request], str]:
+        return lambda request: str(_peers()._fake_reply(request_body(request, model)))
 
-        def reply(model: str) -> Any:
-            return lambda request: _peers()._fake_reply(request_body(request, model))
-
-        self.clients = {
-            role: ScriptedLLM(reply(model), model=model)
-            for role, model in (("forward", FORWARD_MODEL), ("strong", STRONG_MODEL))
-        }
-        self.cache = cache
+    return Models.scripted(cache, reply)
 
 
 def results_dir(args: argparse.Namespace) -> Path:
@@ -534,10 +543,10 @@ async def main_async(args: argparse.Namespace) -> int:
     check_peer_venvs(args.methods)
     if getattr(args, "fake", False):
         cache = Cache(args.runs / "fake-cache.sqlite")
-        models: Models = FakeModels(cache)
+        models = fake_models(cache)
     else:
         cache = Cache(args.cache)
-        models = Models(cache)
+        models = serving_models(cache)
     failed = 0
     try:
         for method, seed in cells:
@@ -678,7 +687,7 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
             log.fill_cache(cache)
             cache.close()
             replay_cache = Cache(Path(tmp) / "replay.sqlite", mode="replay-only")
-            models = ReplayModels(replay_cache)
+            models = replay_models(replay_cache)
             fresh = argparse.Namespace(
                 **{
                     **vars(args),
@@ -717,12 +726,9 @@ class _NoModel:
         return None
 
 
-class ReplayModels(Models):
+def replay_models(cache: Cache) -> Models:
     """The same path with no model behind the cache: nothing is ever loaded."""
-
-    def __init__(self, cache: Cache) -> None:
-        self.clients = {"forward": _NoModel(FORWARD_MODEL), "strong": _NoModel(STRONG_MODEL)}
-        self.cache = cache
+    return Models(cache, {"forward": _NoModel(FORWARD_MODEL), "strong": _NoModel(STRONG_MODEL)})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

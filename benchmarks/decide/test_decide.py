@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from semgrad.llm.cache import Cache
-from semgrad.llm.fakes import ScriptedLLM
 from semgrad.llm.types import Request
 
 HERE = Path(__file__).resolve().parent
@@ -45,14 +44,9 @@ def test_a_paper_cell_stops_at_its_budget_and_replays_from_its_log(
 ) -> None:
     runner = _load_runner()
 
-    class ScriptedModels(runner.Models):  # type: ignore[misc, name-defined]
-        def __init__(self, cache: Cache) -> None:
-            # Named like the embedded models, whose names the replay's cache keys use.
-            self.clients = {
-                "forward": ScriptedLLM(_reply, model=runner.FORWARD_MODEL),
-                "strong": ScriptedLLM(_reply, model=runner.STRONG_MODEL),
-            }
-            self.cache = cache
+    def scripted_models(cache: Cache) -> Any:
+        # Named like the embedded models, whose names the replay's cache keys use.
+        return runner.Models.scripted(cache, lambda model: _reply)
 
     monkeypatch.setattr(runner, "HERE", tmp_path)
     args = runner.parse_args(
@@ -62,7 +56,7 @@ def test_a_paper_cell_stops_at_its_budget_and_replays_from_its_log(
             "--cache", str(tmp_path / "cache.sqlite"), "--runs", str(tmp_path / "runs"),
         ]
     )  # fmt: skip
-    monkeypatch.setattr(runner, "Models", ScriptedModels)
+    monkeypatch.setattr(runner, "serving_models", scripted_models)
     assert asyncio.run(runner.main_async(args)) == 0
     out = tmp_path / "results" / "arith"
     paper = json.loads((out / "paper__seed0.json").read_text())

@@ -16,7 +16,6 @@ import pytest
 from test_decide import _load_runner, _reply
 
 from semgrad.llm.cache import Cache
-from semgrad.llm.fakes import ScriptedLLM
 from semgrad.llm.record import RequestLog
 
 HERE = Path(__file__).resolve().parent
@@ -32,16 +31,12 @@ REPORT_FIELDS = (
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     runner = _load_runner()
 
-    class ScriptedModels(runner.Models):  # type: ignore[misc, name-defined]
-        def __init__(self, cache: Cache) -> None:
-            self.clients = {
-                "forward": ScriptedLLM(_reply, model=runner.FORWARD_MODEL),
-                "strong": ScriptedLLM(_reply, model=runner.STRONG_MODEL),
-            }
-            self.cache = cache
+    def scripted_models(cache: Cache) -> Any:
+        # Named like the embedded models, whose names the replay's cache keys use.
+        return runner.Models.scripted(cache, lambda model: _reply)
 
     monkeypatch.setattr(runner, "HERE", tmp_path)
-    monkeypatch.setattr(runner, "Models", ScriptedModels)
+    monkeypatch.setattr(runner, "serving_models", scripted_models)
     peers = runner._peers()
     fake = peers.Method("fake", None, str(HERE / "fake_peer_adapter.py"))
     monkeypatch.setitem(peers.METHODS, "fake", fake)

@@ -205,6 +205,25 @@ def render_prompt(instruction: str, question: str, hints: Sequence[str] = ()) ->
     return "\n\n".join(parts)
 
 
+def node_body(
+    task: TaskFile,
+    node: str,
+    instruction: str,
+    question: str,
+    hints: Sequence[str] = (),
+    **extra: Any,
+) -> dict[str, Any]:
+    """The chat request of one node of the 3-node program for the forward model, in
+    semgrad's layout (`render_prompt`) with the node's max_tokens; `extra` adds fields."""
+    return {
+        "model": task.forward_model,
+        "messages": [{"role": "user", "content": render_prompt(instruction, question, hints)}],
+        "temperature": 0.0,
+        "max_tokens": task.max_tokens(node),
+        **extra,
+    }
+
+
 # --- budget errors ----------------------------------------------------------------------------------
 
 

@@ -21,8 +21,8 @@ from common import (
     TaskFile,
     adapter_main,
     chat,
+    node_body,
     predict_all,
-    render_prompt,
 )
 
 
@@ -32,16 +32,10 @@ def run(task: TaskFile, result: AdapterResult) -> None:
     temperature = float(task.data.get("temperature", 0.0))
 
     def node(name: str, question: str, hints: list[str]) -> str:
-        body = {
-            "model": task.forward_model,
-            "messages": [
-                {"role": "user", "content": render_prompt(instructions[name], question, hints)}
-            ],
-            "temperature": temperature,
-            "max_tokens": task.max_tokens(name),
-            "top_p": 1.0,
-            "seed": 0,
-        }
+        body = node_body(
+            task, name, instructions[name], question, hints,
+            temperature=temperature, top_p=1.0, seed=0,
+        )  # fmt: skip
         text = chat(base_url, body).strip()
         if not text:  # semgrad records an empty reply as the node's failure
             raise ValueError(f"node {name}: the model returned an empty reply")

@@ -120,6 +120,24 @@ class PhaseStats:
     # they were sent (e.g. OptoPrime's response_format); they do not reach the model.
     ignored_fields: dict[str, int] = field(default_factory=dict)
 
+    def count_reply(self, model: str, usage: Usage, seconds: float, hit: bool) -> None:
+        """Add one reply of `model` (the caller holds the proxy's lock)."""
+        self.cache_hits += int(hit)
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        self.upstream_seconds += seconds
+        self.tokens_by_model[model] = self.tokens_by_model.get(model, 0) + usage.total_tokens
+        self.seconds_by_model[model] = self.seconds_by_model.get(model, 0.0) + seconds
+
+
+def _choice(index: int, response: Response) -> dict[str, Any]:
+    """One OpenAI-style choice holding `response`."""
+    return {
+        "index": index,
+        "message": {"role": "assistant", "content": response.text},
+        "finish_reason": response.finish_reason,
+    }
+
 
 @dataclass(frozen=True)
 class Route:
@@ -463,21 +481,8 @@ class PeerProxy:
             response, hit, seconds = self._sample(clean, scope, base, sample, sampled)
             usage = usage + response.usage
             with self._lock:
-                stats.cache_hits += hit
-                stats.prompt_tokens += response.usage.prompt_tokens
-                stats.completion_tokens += response.usage.completion_tokens
-                stats.upstream_seconds += seconds
-                stats.tokens_by_model[model] = (
-                    stats.tokens_by_model.get(model, 0) + response.usage.total_tokens
-                )
-                stats.seconds_by_model[model] = stats.seconds_by_model.get(model, 0.0) + seconds
-            choices.append(
-                {
-                    "index": i,
-                    "message": {"role": "assistant", "content": response.text},
-                    "finish_reason": response.finish_reason,
-                }
-            )
+                stats.count_reply(model, response.usage, seconds, bool(hit))
+            choices.append(_choice(i, response))
         return {
             "id": f"chatcmpl-proxy-{base[:16]}",
             "object": "chat.completion",
@@ -549,21 +554,8 @@ class PeerProxy:
             with self._lock:
                 stats.calls += 1
                 stats.calls_by_model[model] = stats.calls_by_model.get(model, 0) + 1
-                stats.cache_hits += int(response.cached)
-                stats.prompt_tokens += response.usage.prompt_tokens
-                stats.completion_tokens += response.usage.completion_tokens
-                stats.upstream_seconds += seconds
-                stats.tokens_by_model[model] = (
-                    stats.tokens_by_model.get(model, 0) + response.usage.total_tokens
-                )
-                stats.seconds_by_model[model] = stats.seconds_by_model.get(model, 0.0) + seconds
-            choices.append(
-                {
-                    "index": i,
-                    "message": {"role": "assistant", "content": response.text},
-                    "finish_reason": response.finish_reason,
-                }
-            )
+                stats.count_reply(model, response.usage, seconds, response.cached)
+            choices.append(_choice(i, response))
         if refusal is not None and not choices:
             raise refusal
         return {
