@@ -48,11 +48,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from semgrad.data.example import Example
+from semgrad.data.example import Example, Task
 from semgrad.data.tasks import load_task
 from semgrad.errors import BudgetExceededError, CacheMissError
 from semgrad.evaluation.evaluator import ExampleResult, aevaluate
@@ -63,7 +63,7 @@ from semgrad.graph.core import Graph
 from semgrad.llm.cache import Cache, CachedLLM
 from semgrad.llm.factory import close_client
 from semgrad.llm.local import LocalLLM
-from semgrad.llm.record import RecordingLLM, RequestLog
+from semgrad.llm.record import LogEntry, RecordingLLM, RequestLog
 from semgrad.llm.retry import RetryingLLM, RetryPolicy
 from semgrad.llm.types import LLM, Request, Response, Wrapper
 from semgrad.optim.config import config_from_dict
@@ -157,6 +157,44 @@ def _commit() -> str:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     )
     return out.stdout.strip()
+
+
+def cell_fields(
+    task: str,
+    method: str,
+    seed: int,
+    status: str,
+    splits: Splits,
+    args: argparse.Namespace,
+    used: dict[str, int],
+    logs: tuple[Iterable[LogEntry], Iterable[LogEntry]],
+    test_task: Task,
+    scores: list[float],
+    replies: list[str | None],
+    errors: int,
+) -> dict[str, Any]:
+    """What every cell records, semgrad's and the peers': the cell, its budget and use
+    (requests of the optimization and of the test scoring, from `logs`), and per test item
+    its id, target, score and reply."""
+    test = test_task.examples
+    return {
+        "task": task,
+        "method": method,
+        "seed": seed,
+        "status": status,
+        "sizes": {"train": len(splits.train), "gate": len(splits.gate), "test": len(test)},
+        "budget": {"forward": args.forward_budget, "strong": args.strong_budget},
+        "used": used,
+        "requests": _usage_by_role(RequestLog(logs[0])),
+        "test_requests": _usage_by_role(RequestLog(logs[1])),
+        "metric": {"name": test_task.metric_name, "labels": list(test_task.metric_labels or ())},
+        "test_ids": [e.id for e in test],
+        "test_targets": [e.target for e in test],
+        "test_scores": scores,
+        "test_replies": replies,
+        "test_errors": errors,
+        "test_accuracy": sum(scores) / len(scores),
+    }
 
 
 def provenance(models: Models) -> dict[str, Any]:
@@ -340,23 +378,21 @@ async def run_cell(
     results = await score(graph, test, metric, models.llm("forward", log))
     wall = time.perf_counter() - t0
     return {
-        "task": task,
-        "method": method,
-        "seed": seed,
-        "status": status,
-        "sizes": {"train": len(splits.train), "gate": len(splits.gate), "test": len(test)},
-        "budget": {"forward": args.forward_budget, "strong": args.strong_budget},
-        "used": used,
-        "requests": _usage_by_role(RequestLog(log.entries[:test_log_start])),
-        "test_requests": _usage_by_role(RequestLog(log.entries[test_log_start:])),
-        "metric": {"name": test_task.metric_name, "labels": list(test_task.metric_labels or ())},
-        "test_ids": [e.id for e in test],
-        "test_targets": [e.target for e in test],
-        "test_scores": [r.score.value for r in results],
-        # The output node's reply per test item: what the log-only replay check scores.
-        "test_replies": [r.trace.output for r in results],
-        "test_errors": sum(1 for r in results if r.error),
-        "test_accuracy": sum(r.score.value for r in results) / len(results),
+        **cell_fields(
+            task,
+            method,
+            seed,
+            status,
+            splits,
+            args,
+            used,
+            logs=(log.entries[:test_log_start], log.entries[test_log_start:]),
+            test_task=test_task,
+            scores=[r.score.value for r in results],
+            # The output node's reply per test item: what the log-only replay check scores.
+            replies=[r.trace.output for r in results],
+            errors=sum(1 for r in results if r.error),
+        ),
         "initial_gate": initial_gate,
         "best_gate": best_gate,
         "steps": steps,
@@ -380,9 +416,9 @@ async def run_peer_cell(
     without a budget; all are logged. The adapter gets the decide splits (train; the gate
     split as its validation set; every test item) and predicts the test set with its best
     program once the budget refuses it; semgrad's task metric scores the predictions."""
+    peers = _peers()  # first: it puts the peers' folder (the proxy's) on the import path
     from proxy import PeerProxy, Route
 
-    peers = _peers()
     m = peer_method(method)
     splits, metric = load_splits(task, args.data_dir)
     test_task = load_task(f"{task}:test", data_dir=args.data_dir, seed=0)
@@ -448,27 +484,25 @@ async def run_peer_cell(
         replies.append(reply)
         scores.append(0.0 if reply is None else metric(reply, e).value)
     record = {
-        "task": task,
-        "method": method,
-        "seed": seed,
-        "status": status,
-        "sizes": {"train": len(splits.train), "gate": len(splits.gate), "test": len(test)},
-        "budget": {"forward": args.forward_budget, "strong": args.strong_budget},
-        "used": used,
-        "requests": _usage_by_role(opt_log),
-        "test_requests": _usage_by_role(test_log),
-        "refused": refused,
-        "metric": {"name": test_task.metric_name, "labels": list(test_task.metric_labels or ())},
-        "test_ids": [e.id for e in test],
-        "test_targets": [e.target for e in test],
-        "test_scores": scores,
         # The adapter's final answer text per test item (None: no prediction). A peer
         # may parse it out of the model's reply (DSPy's fields), so the log-only check
         # finds it inside a logged reply rather than equal to one.
-        "test_replies": replies,
+        **cell_fields(
+            task,
+            method,
+            seed,
+            status,
+            splits,
+            args,
+            used,
+            logs=(opt_log, test_log),
+            test_task=test_task,
+            scores=scores,
+            replies=replies,
+            errors=sum(1 for r in replies if r is None),
+        ),
+        "refused": refused,
         "test_replies_parsed": True,
-        "test_errors": sum(1 for r in replies if r is None),
-        "test_accuracy": sum(scores) / len(scores),
         "initial_gate": None,
         "best_gate": None,
         "steps": adapter.get("history", []),
