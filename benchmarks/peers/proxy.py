@@ -139,6 +139,24 @@ def _choice(index: int, response: Response) -> dict[str, Any]:
     }
 
 
+def _completion(
+    id_: str, model: str, choices: list[dict[str, Any]], usage: Usage
+) -> dict[str, Any]:
+    """An OpenAI-style chat completion holding `choices`."""
+    return {
+        "id": id_,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+    }
+
+
 @dataclass(frozen=True)
 class Route:
     """Upstream mode: the semgrad `LLM` that answers one model of one phase of a run, and
@@ -483,18 +501,7 @@ class PeerProxy:
             with self._lock:
                 stats.count_reply(model, response.usage, seconds, bool(hit))
             choices.append(_choice(i, response))
-        return {
-            "id": f"chatcmpl-proxy-{base[:16]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": choices,
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "total_tokens": usage.total_tokens,
-            },
-        }
+        return _completion(f"chatcmpl-proxy-{base[:16]}", model, choices, usage)
 
     def _complete_upstream(self, run: str, phase: str, body: dict[str, Any]) -> dict[str, Any]:
         """Upstream mode: each of the `n` choices is one semgrad `Request` to the run's LLM
@@ -558,18 +565,7 @@ class PeerProxy:
             choices.append(_choice(i, response))
         if refusal is not None and not choices:
             raise refusal
-        return {
-            "id": f"chatcmpl-proxy-{run}-{stats.requests}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": choices,
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "total_tokens": usage.total_tokens,
-            },
-        }
+        return _completion(f"chatcmpl-proxy-{run}-{stats.requests}", model, choices, usage)
 
     @staticmethod
     def _refusal(run: str, phase: str, why: str) -> ProxyError:
