@@ -40,7 +40,6 @@ from semgrad.llm.types import (
     Usage,
     Wrapper,
     canonical_json,
-    capped_reply,
     endpoint_of,
 )
 from semgrad.text import shorten
@@ -149,8 +148,7 @@ class Cache:
                 return None
             self._hits += 1
         model, text, prompt_tokens, completion_tokens, finish_reason = row
-        # A row written before replies were capped may be longer.
-        text, finish_reason = capped_reply(text, finish_reason)
+        # A row written before replies were capped may be longer: `Response` cuts it.
         return Response(
             text=text,
             usage=Usage(prompt_tokens, completion_tokens),

@@ -29,7 +29,7 @@ from semgrad.errors import (
     MalformedResponseError,
 )
 from semgrad.llm.openai import _redact
-from semgrad.llm.types import Request, Response, Usage, capped_reply
+from semgrad.llm.types import Request, Response, Usage
 
 __all__ = ["LiteLLMClient"]
 
@@ -161,16 +161,13 @@ def _response(reply: Any, model: str, latency_s: float) -> Response:
         )
     usage = _field(reply, "usage")
     finish_reason = _field(first, "finish_reason")
-    content, finish = capped_reply(
-        content, finish_reason if isinstance(finish_reason, str) else "stop"
-    )
     return Response(
         text=content,
         usage=Usage(
             _count(_field(usage, "prompt_tokens")), _count(_field(usage, "completion_tokens"))
         ),
         model=model,
-        finish_reason=finish,
+        finish_reason=finish_reason if isinstance(finish_reason, str) else "stop",
         latency_s=latency_s,
     )
 

@@ -65,7 +65,7 @@ from semgrad.llm.models import (
     is_path_spec,
     resolve_model,
 )
-from semgrad.llm.types import Request, Response, Usage, capped_reply
+from semgrad.llm.types import Request, Response, Usage
 
 __all__ = [
     "LocalLLM",
@@ -383,7 +383,6 @@ def parse_reply(
         ) from e
     if not isinstance(content, str):
         raise MalformedResponseError("the reply's message content is not text", raw=_dump(raw))
-    content, finish_reason = capped_reply(content, str(finish_reason))
     return Response(
         text=content,
         usage=Usage(

@@ -41,7 +41,7 @@ from semgrad.errors import (
     LLMTimeoutError,
     MalformedResponseError,
 )
-from semgrad.llm.types import Request, Response, Usage, capped_reply
+from semgrad.llm.types import Request, Response, Usage
 from semgrad.text import shorten
 
 __all__ = ["OpenAICompatible", "parse_retry_after", "request_body"]
@@ -313,16 +313,13 @@ def _parse_completion(
     usage = data.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     finish_reason = first.get("finish_reason")
-    content, finish = capped_reply(
-        content, finish_reason if isinstance(finish_reason, str) else "stop"
-    )
     return Response(
         text=_redact(_LONE_SURROGATE.sub("\ufffd", content), secret),
         usage=Usage(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))),
         # The configured name, not the server's (llama.cpp reports a file path): reports
         # and cache rows then name the model the same way the cache key does.
         model=model,
-        finish_reason=finish,
+        finish_reason=finish_reason if isinstance(finish_reason, str) else "stop",
         latency_s=latency_s,
     )
 

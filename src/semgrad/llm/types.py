@@ -185,6 +185,13 @@ class Response:
     cached: bool = False
     latency_s: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Every reply, whichever client or cache row made it, is read up to the cap.
+        text, finish_reason = capped_reply(self.text, self.finish_reason)
+        if text is not self.text:
+            object.__setattr__(self, "text", text)
+            object.__setattr__(self, "finish_reason", finish_reason)
+
 
 @runtime_checkable
 class LLM(Protocol):
