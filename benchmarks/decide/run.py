@@ -98,6 +98,7 @@ ROLE_OF_PHASE = {
     "evaluation": "forward",
     "backward": "strong",
     "optimizer": "strong",
+    "teacher": "strong",
 }
 
 
@@ -321,7 +322,12 @@ async def run_cell(
         limits = {"forward": args.forward_budget, "strong": args.strong_budget}
         llms = {
             role: RequestBudget(_maybe_miss_is_budget(models.llm(r, log), args), r, limits[r], used)
-            for role, r in (("forward", "forward"), ("backward", "strong"), ("optimizer", "strong"))
+            for role, r in (
+                ("forward", "forward"),
+                ("backward", "strong"),
+                ("optimizer", "strong"),
+                ("teacher", "strong"),
+            )
         }
         config = config_from_dict(
             {

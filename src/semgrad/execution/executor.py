@@ -36,7 +36,7 @@ from semgrad.llm.types import Request
 from semgrad.prompts import DemoTurn, render_forward
 from semgrad.telemetry import span, traced
 
-__all__ = ["forward", "forward_many", "is_fatal", "run"]
+__all__ = ["forward", "forward_many", "is_fatal", "run", "run_node"]
 
 
 def is_fatal(exc: BaseException) -> bool:
@@ -80,6 +80,19 @@ def _demo_inputs(node: LLMNode, demo: Demo) -> Mapping[str, str]:
 async def _run_llm_node(
     node: LLMNode, graph: Graph, values: Mapping[str, str], ctx: RunContext, rec: NodeTrace
 ) -> None:
+    """Fill `rec` with the node's prompt and reply; a failure other examples could avoid
+    is recorded in `rec.error`, a fatal one (`is_fatal`) raised."""
+    try:
+        await _call_llm_node(node, graph, values, ctx, rec)
+    except Exception as exc:
+        if is_fatal(exc):
+            raise
+        rec.error = f"{type(exc).__name__}: {exc}"
+
+
+async def _call_llm_node(
+    node: LLMNode, graph: Graph, values: Mapping[str, str], ctx: RunContext, rec: NodeTrace
+) -> None:
     demos = [
         DemoTurn(*_split(node, graph, _demo_inputs(node, d)), d.output) for d in node.demos.value
     ]
@@ -103,6 +116,17 @@ async def _run_llm_node(
         rec.error = f"the model returned an empty reply (finish_reason={response.finish_reason})"
         return
     rec.value = text
+
+
+async def run_node(
+    node: LLMNode, graph: Graph, values: Mapping[str, str], ctx: RunContext
+) -> NodeTrace:
+    """Run one LLM node of `graph` on `values` (its inputs by name: graph inputs and
+    predecessors' outputs), with the prompt `forward` would send. A failure that other
+    examples could avoid is recorded in the result's `error`; a fatal one is raised."""
+    rec = NodeTrace(node=node.name, kind=node.kind, inputs={r: values[r] for r in node.inputs})
+    await _run_llm_node(node, graph, values, ctx, rec)
+    return rec
 
 
 async def _run_function_node(node: FunctionNode, values: Mapping[str, str], rec: NodeTrace) -> None:
@@ -149,12 +173,7 @@ async def forward(graph: Graph, example: Example | Mapping[str, str], ctx: RunCo
         async with semaphore, span(ctx.tracer, "semgrad.node", **{"semgrad.node": name}):
             rec.start_s = time.perf_counter() - t0
             if isinstance(node, LLMNode):
-                try:
-                    await _run_llm_node(node, graph, values, ctx, rec)
-                except Exception as exc:
-                    if is_fatal(exc):
-                        raise
-                    rec.error = f"{type(exc).__name__}: {exc}"
+                await _run_llm_node(node, graph, values, ctx, rec)
             else:
                 await _run_function_node(node, values, rec)
             rec.duration_s = time.perf_counter() - t0 - rec.start_s

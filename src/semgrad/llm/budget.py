@@ -15,13 +15,14 @@ in-flight request counts with its worst case). `Budget.from_ledger` restores it,
 sequence of stops, kills, retries and resumes can send more than a limit allows.
 
 Limits are named ``calls`` / ``tokens`` (all phases) or ``<phase>.calls`` /
-``<phase>.tokens`` (``forward``, ``backward``, ``optimizer``, ``evaluation``, ``edges``).
+``<phase>.tokens`` (``forward``, ``backward``, ``optimizer``, ``evaluation``, ``edges``,
+``teacher``).
 
 Budgets in **requests** count every request, cache hits included, so runs of different
 methods (or libraries) compare at equal cost whatever their cache held (BENCHMARKS.md §3):
 ``requests`` (all), ``requests.forward`` (the forward model's: the phases ``forward``,
-``evaluation`` and ``edges``) and ``requests.strong`` (the strong models': ``backward`` and
-``optimizer``). They are counted by `RequestBudgetLLM`, which sits outside the cache; a
+``evaluation`` and ``edges``) and ``requests.strong`` (the strong models': ``backward``,
+``optimizer`` and ``teacher``). They are counted by `RequestBudgetLLM`, which sits outside the cache; a
 request is counted when it is made, answered or not, and refused once a limit is reached.
 """
 
@@ -54,6 +55,7 @@ REQUEST_KINDS: dict[str, str] = {
     "edges": "forward",
     "backward": "strong",
     "optimizer": "strong",
+    "teacher": "strong",
 }
 
 

@@ -86,6 +86,9 @@ class ModelsConfig(StrictConfig):
     forward: ModelConfig = ModelConfig(model=DEFAULT_FORWARD_MODEL)
     backward: ModelConfig = ModelConfig(model=DEFAULT_BACKWARD_MODEL)
     optimizer: ModelConfig = ModelConfig(model=DEFAULT_BACKWARD_MODEL)
+    # The model that answers the output node for demonstrations (`[optimizer] teacher`);
+    # unset: the backward model. Its requests count as strong-model requests.
+    teacher: ModelConfig | None = None
     slots: int = Field(DEFAULT_SLOTS, ge=1, le=64)
     prompt_cache: bool = DEFAULT_PROMPT_CACHE
     replicas: int = Field(DEFAULT_REPLICAS, ge=1, le=64)
@@ -96,7 +99,18 @@ class ModelsConfig(StrictConfig):
     cache_namespace: str | None = Field(None, min_length=1, max_length=200)
     max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, le=100)
 
-    @field_validator("forward", "backward", "optimizer", mode="before")
+    @field_validator("forward", "backward", "optimizer", "teacher", mode="before")
     @classmethod
     def _string_is_a_model_name(cls, value: Any) -> Any:
         return {"model": value} if isinstance(value, str) else value
+
+    def role(self, role: str) -> ModelConfig:
+        """The model of `role` (``teacher`` unset: the backward model)."""
+        if role == "teacher":
+            return self.teacher or self.backward
+        spec = getattr(self, role, None)
+        if not isinstance(spec, ModelConfig):
+            raise ValueError(
+                f"no model role {role!r}; the roles are forward, backward, optimizer, teacher"
+            )
+        return spec

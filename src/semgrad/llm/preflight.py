@@ -133,25 +133,30 @@ def preflight(
 def preflight_models(
     models: ModelsConfig,
     *,
-    roles: Sequence[str] = ("forward", "backward", "optimizer"),
+    roles: Sequence[str] | None = None,
     timeout: float = 10.0,
     transport: httpx.BaseTransport | None = None,
 ) -> None:
     """`preflight` each role of `models` that names a server (`base_url`), each distinct
     server, model and key once; embedded models are not checked here (a missing one fails
     when the stack is built), nor anything in ``cache_mode = "replay-only"``, which calls
-    no model. The error names the roles the endpoint serves."""
+    no model. The error names the roles the endpoint serves. `roles` defaults to every
+    role (the teacher only when `[models] teacher` names its own model)."""
     if models.cache_mode == "replay-only":
         return
+    if roles is None:
+        roles = ("forward", "backward", "optimizer", *(("teacher",) if models.teacher else ()))
     checked: dict[tuple[str, str | None, str | None], list[str]] = {}
     for role in roles:
-        spec: ModelConfig = getattr(models, role)
+        spec: ModelConfig = models.role(role)
         if spec.base_url:
             checked.setdefault(spec.key(), []).append(role)
     for (model, base_url, api_key_env), used_by in checked.items():
         assert base_url is not None
         try:
-            preflight(base_url, model, api_key_env=api_key_env, timeout=timeout, transport=transport)
+            preflight(
+                base_url, model, api_key_env=api_key_env, timeout=timeout, transport=transport
+            )
         except PreflightError as exc:
             where = ", ".join(f"[models] {role}" for role in used_by)
             raise PreflightError(f"{where}: {exc}", exc.url) from None

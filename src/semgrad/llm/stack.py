@@ -38,8 +38,9 @@ from semgrad.llm.types import LLM
 
 __all__ = ["ROLES", "LLMStack", "build_llm", "build_stack", "find_layer"]
 
-# The roles a run's graph and optimizer call models by.
-ROLES: tuple[str, ...] = ("forward", "backward", "optimizer")
+# The roles a run's graph and optimizer call models by ("teacher": the backward model
+# unless `[models] teacher` names another).
+ROLES: tuple[str, ...] = ("forward", "backward", "optimizer", "teacher")
 
 _DEFAULT_RETRY = RetryPolicy()
 
@@ -150,7 +151,7 @@ def build_stack(
     shared: dict[tuple[str, str | None, str | None], LLM] = {}
     try:
         for role in roles:
-            spec: ModelConfig = getattr(models, role)
+            spec: ModelConfig = models.role(role)
             if spec.key() not in shared:
                 client = make_client(
                     spec.model,

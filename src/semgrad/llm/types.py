@@ -39,12 +39,13 @@ __all__ = [
     "endpoint_of",
 ]
 
-Phase = Literal["forward", "backward", "optimizer", "evaluation", "edges"]
+Phase = Literal["forward", "backward", "optimizer", "evaluation", "edges", "teacher"]
 # The phases every run reports (zero when unused), in the order a training step runs them.
 PHASES: tuple[Phase, ...] = ("forward", "backward", "optimizer", "evaluation")
 # Every phase: `PHASES` and those reported only when used ("edges": scoring the graphs
-# sampled by edge optimization of a composite graph).
-ALL_PHASES: tuple[Phase, ...] = (*PHASES, "edges")
+# sampled by edge optimization of a composite graph; "teacher": the teacher model answering
+# the output node for demonstrations, `semgrad.optim.demos.ateach`).
+ALL_PHASES: tuple[Phase, ...] = (*PHASES, "edges", "teacher")
 
 Role = Literal["system", "user", "assistant"]
 

@@ -89,6 +89,9 @@ Method = Literal["search", "paper", "demos"]
 - ``demos``: the search with demonstration changes only (no optimizer-model call).
 """
 
+DEFAULT_TEACHER = 8
+"""Examples per step the teacher answers in the search (`OptimizerConfig.teacher`)."""
+
 # Settings whose default depends on the method: (paper, search and demos).
 _METHOD_DEFAULTS: dict[str, tuple[object, object]] = {
     "batch_size": (2, 4),
@@ -121,6 +124,11 @@ class OptimizerConfig(StrictConfig):
     # Demonstrations per node in a demos candidate; 0: no demos candidates.
     demos: int = Field(3, ge=0, le=16)
     rejected: int = Field(3, ge=0, le=16)  # recently rejected texts shown to the optimizer
+    # Training examples per step whose output-node prompt the teacher model ([models]
+    # teacher, default the backward model) answers; the answers the metric scores 1 become
+    # demonstrations for the output node (`semgrad.optim.demos.ateach`). Default
+    # DEFAULT_TEACHER for the search, 0 (off) for "demos" and "paper".
+    teacher: int = Field(DEFAULT_TEACHER, ge=0, le=256)
 
     @model_validator(mode="before")
     @classmethod
@@ -131,7 +139,13 @@ class OptimizerConfig(StrictConfig):
         method = data.get("method", "search")
         index = 0 if method == "paper" else 1
         filled = {key: values[index] for key, values in _METHOD_DEFAULTS.items()}
+        filled["teacher"] = DEFAULT_TEACHER if method == "search" else 0
         out = {**filled, **data}
+        if method == "paper" and out.get("teacher"):
+            raise ValueError(
+                "teacher is a setting of the search: the paper method changes instructions "
+                'only; remove teacher or use method = "search"'
+            )
         if method == "demos" and out.get("demos") == 0:
             raise ValueError('method = "demos" needs demos >= 1 (demonstrations per node)')
         if method in ("search", "demos") and out.get("gate") == "none":

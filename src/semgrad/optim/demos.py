@@ -10,14 +10,20 @@ ALGORITHMS.md §4. A node's demos are the trainable `DemoParameter` ``<node>.dem
 - `labelled(examples, graph, metric, traces)`: when nothing succeeds yet, demos for the
   output node built from training targets written as a reply the metric scores 1
   (`semgrad.evaluation.metrics.format_target`) — DSPy's LabeledFewShot.
+- `ateach(graph, results, metric, ctx)`: the ``teacher`` model answers the output node's
+  prompt with the inputs the node had in each result's trace; the answers the metric
+  scores 1 are demos for the output node (DSPy's BootstrapFewShot with a teacher, at the
+  cost of one call per example: the forward model's hints are kept, so a demo shows what
+  the node really reads).
 - `DemoPool.sample(node, k, rng)`: a seeded subset, in pool order; `demo_rng` is the one
   seeding rule (``f"{seed}/{step}/demos/{node}"``); `with_demos` sets demos on a copy.
 
-Everything here is pure except `ateacher_results`, which runs the graph.
+Everything here is pure except `ateacher_results` and `ateach`, which call models.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,12 +33,14 @@ from semgrad.errors import GraphError
 from semgrad.evaluation.evaluator import ExampleResult, aevaluate, is_error
 from semgrad.evaluation.metrics import Metric, format_target
 from semgrad.execution.context import RunContext
-from semgrad.execution.trace import Trace
+from semgrad.execution.executor import run_node
+from semgrad.execution.trace import NodeTrace, Trace
 from semgrad.graph.core import Demo, Graph, LLMNode
 
 __all__ = [
     "DEFAULT_MAX_DEMOS",
     "DemoPool",
+    "ateach",
     "ateacher_results",
     "demo_rng",
     "harvest",
@@ -221,3 +229,60 @@ async def ateacher_results(
     result for demos the forward model could not have produced itself."""
     result = await aevaluate(graph, examples, metric, teacher_context(ctx, role))
     return result.results
+
+
+async def ateach(
+    graph: Graph,
+    results: Sequence[ExampleResult],
+    metric: Metric,
+    ctx: RunContext,
+    *,
+    role: str = "teacher",
+) -> tuple[Demo, ...]:
+    """Demos for the output node answered by the `role` model (the teacher).
+
+    For each result (an evaluated training example) whose trace reached the output node
+    with clean inputs, the teacher answers the node's prompt (instruction and inputs as in
+    the trace; no demos, so the answer does not depend on the current ones) in phase
+    ``teacher``. An answer the metric scores 1 on the example, not cut off at max_tokens,
+    is a demo: what the node read and the teacher's correct reply. The calls run
+    concurrently; a failed call gives no demo (a fatal error is raised). Empty when the
+    output node is a function node.
+    """
+    node = graph.nodes[graph.output]
+    if not isinstance(node, LLMNode):
+        return ()
+    bare = graph.copy()
+    bare.set_demos(node.name, ())
+    bare_node = bare.nodes[node.name]
+    assert isinstance(bare_node, LLMNode)
+    teacher_ctx = replace(ctx, llms={**ctx.llms, node.llm: ctx.llm(role)}, phase="teacher")
+    cases: list[tuple[Example, dict[str, str]]] = []
+    for result in results:
+        if is_error(result):
+            continue
+        values = dict(result.example.inputs)
+        for ref in node.inputs:
+            rec = result.trace.nodes.get(ref)
+            if ref in graph.nodes:
+                if rec is None or not rec.ok or rec.value is None:
+                    break
+                values[ref] = rec.value
+            elif ref not in values:
+                break
+        else:
+            cases.append((result.example, values))
+    semaphore = ctx.semaphore()
+
+    async def answer(values: Mapping[str, str]) -> NodeTrace:
+        async with semaphore:
+            return await run_node(bare_node, bare, values, teacher_ctx)
+
+    replies = await asyncio.gather(*(answer(values) for _, values in cases))
+    demos: list[Demo] = []
+    for (example, values), rec in zip(cases, replies, strict=True):
+        if not rec.ok or rec.value is None or rec.truncated:
+            continue
+        if metric(rec.value, example).value >= 1.0:
+            demos.append(Demo({k: values[k] for k in node.inputs}, rec.value))
+    return _unique(demos)

@@ -221,7 +221,7 @@ def _floats(value: Any) -> dict[str, float]:
     return {str(k): float(v) for k, v in dict(value or {}).items()}
 
 
-CandidateKind = Literal["node", "full", "demos", "sample"]
+CandidateKind = Literal["node", "full", "demos", "teacher", "sample"]
 
 
 @dataclass(frozen=True)
@@ -229,8 +229,9 @@ class CandidateRecord:
     """One candidate of a search step (ALGORITHMS.md §3b).
 
     `kind`: ``node`` (one node's instruction, the one the gradients blame), ``full`` (every
-    instruction: the paper's update), ``demos`` (one node's demonstrations), ``sample`` (a
-    seeded temperature sample of the one-node edit). `changes` maps each parameter changed
+    instruction: the paper's update), ``demos`` (one node's demonstrations), ``teacher`` (the
+    output node's demonstrations, drawn from the teacher model's correct answers), ``sample``
+    (a seeded temperature sample of the one-node edit). `changes` maps each parameter changed
     to its new text; `error` says why a candidate could not be made (a failed proposal), in
     which case it was not scored. `screen` holds its per-item scores on the screen items
     (an item whose model call failed is left out: no verdict on the graph) and `screen_decision` the comparison with the parent on them; `survived` whether it

@@ -9,6 +9,11 @@ calls to make up for a weak optimizer model. One step:
  3. **candidates** (default 4), each a small edit of the incumbent, in this order:
     ``node``   the instruction of the one node the gradients blame (`blame`);
     ``full``   every instruction at once (the paper's update);
+    ``teacher`` the output node's demonstrations, a seeded draw from the teacher's: the
+               teacher model ([optimizer] teacher, default the backward model) answers
+               the output node for the step's scored training examples (mistakes first)
+               it has not answered before, and its answers the metric scores 1 are kept
+               over the run (`SearchHost.teach`, `semgrad.optim.demos.ateach`);
     ``demos``  one node's demonstrations (the blamed node's first), a seeded draw from
                the pool harvested from successful traces, or labelled from targets when
                nothing succeeded yet (`semgrad.optim.demos`; when there is a pool);
@@ -160,6 +165,8 @@ class SearchHost(Protocol):
     async def backprop(
         self, batch: Sequence[ExampleResult]
     ) -> tuple[list[BackwardResult], dict[str, list[str]]]: ...
+
+    async def teach(self, results: Sequence[ExampleResult]) -> Sequence[Any]: ...
 
 
 def blame(params: Mapping[str, Parameter], step: int) -> tuple[list[str], str]:
@@ -378,18 +385,33 @@ class _Step:
                 out.append(_Candidate(0, "demos", {name: text}))
         return out
 
+    def _teacher_candidate(self, taught: Sequence[Any]) -> list[_Candidate]:
+        """The output node's demos drawn from the teacher's (`SearchHost.teach`): none when
+        the teacher has given none yet."""
+        name = f"{self.host.graph.output}.demos"
+        if not taught or self.cfg.demos == 0 or name not in demo_names(self.host.graph):
+            return []
+        k = min(self.cfg.demos, len(taught))
+        drawn = sorted(self._rng("demos/teacher").sample(range(len(taught)), k))
+        text = encode_demos([taught[i] for i in drawn])
+        if text == self.incumbent.get(name, encode_demos(())):
+            return [_Candidate(0, "teacher", error="the draw repeats the current demos")]
+        return [_Candidate(0, "teacher", {name: text})]
+
     async def candidates(
-        self, scored: Sequence[ExampleResult], order: list[str]
+        self, scored: Sequence[ExampleResult], order: list[str], taught: Sequence[Any] = ()
     ) -> list[_Candidate]:
         host, cfg = self.host, self.cfg
         pool = host.demo_source(scored, host.graph, host.splits) if cfg.demos else None
         out: list[_Candidate] = []
+        teacher = self._teacher_candidate(taught)
         if cfg.method == "demos":
-            out = self._demo_candidates(pool, order, cfg.candidates)
+            out = [*teacher, *self._demo_candidates(pool, order, cfg.candidates - len(teacher))]
         else:
-            demos = self._demo_candidates(pool, order, 1 if cfg.candidates > 2 else 0)
+            own = 1 if cfg.candidates > 2 + len(teacher) else 0
+            demos = [*teacher, *self._demo_candidates(pool, order, own)][: cfg.candidates - 1]
             text = await self._text_candidates(order, cfg.candidates - len(demos))
-            # Order: node, full, demos, samples.
+            # Order: node, full, teacher demos, demos, samples.
             head = [c for c in text if c.kind in ("node", "full")]
             tail = [c for c in text if c.kind == "sample"]
             out = [*head, *demos, *tail][: cfg.candidates]
@@ -487,7 +509,8 @@ async def search_step(host: SearchHost) -> StepRecord:
         if cfg.method != "demos" and batch:
             backward, gradients = await host.backprop(batch)
             order, why = blame(s._text_params(), step)
-        cands = await s.candidates(wrong + right, order)
+        taught = await host.teach(wrong + right) if cfg.teacher else ()
+        cands = await s.candidates(wrong + right, order, taught)
 
         # Screen: the minibatch plus a seeded draw of validation items.
         gate_items = list(host.splits.gate)

@@ -41,7 +41,7 @@ from semgrad.evaluation.evaluator import ExampleResult, aevaluate, is_error
 from semgrad.evaluation.metrics import Metric
 from semgrad.execution.context import RunContext
 from semgrad.graph.builders import hint_graph
-from semgrad.graph.core import Graph, Parameter
+from semgrad.graph.core import Demo, Graph, Parameter
 from semgrad.graph.spec import graph_from_dict
 from semgrad.llm.budget import Budget
 from semgrad.llm.cache import Cache
@@ -50,6 +50,7 @@ from semgrad.llm.meter import Meter, MeterSnapshot, Spend
 from semgrad.llm.stack import build_llm, build_stack
 from semgrad.llm.types import ALL_PHASES, LLM, PHASES
 from semgrad.optim.config import ModelsConfig, OptimizerConfig, RunConfig, config_from_dict
+from semgrad.optim.demos import ateach
 from semgrad.optim.edge_step import EdgeStep, same_wiring
 from semgrad.optim.optimizer import NodeOptimizer, Optimizer, SemanticGradientDescent
 from semgrad.optim.records import (
@@ -202,6 +203,8 @@ class Trainer:
         self._clients: list[LLM] = []
         self._cache: Cache | None = None
         self.llms = self._wrap(llms) if llms is not None else self._build_llms(config.models)
+        if "teacher" not in self.llms and "backward" in self.llms:
+            self.llms["teacher"] = self.llms["backward"]  # the teacher is the backward model
         self.ctx = RunContext(
             llms=self.llms, max_concurrency=config.models.concurrency, seed=config.seed
         )
@@ -232,6 +235,9 @@ class Trainer:
         self.incumbent_scores: dict[str, float] = {}
         self.initial_test: float | None = None
         self.prior_spend: dict[str, dict[str, int]] = {}
+        # The teacher's demos for the output node so far, and the examples it answered.
+        self.teacher_demos: tuple[Demo, ...] = ()
+        self.taught: set[str] = set()
         # The last checkpoint written or restored (what a stop mid-step records).
         self._committed: dict[str, Any] | None = None
 
@@ -310,6 +316,11 @@ class Trainer:
             "budget_spent": self.budget.charged(),
             "prompts": [FORWARD_VERSION, BACKWARD_VERSION, OPTIMIZER_VERSION],
         }
+        if self.taught:
+            state["teacher"] = {
+                "demos": [d.to_dict() for d in self.teacher_demos],
+                "taught": sorted(self.taught),
+            }
         if self.edge_step is not None:
             state.update(self.edge_step.state_dict())
         return state
@@ -355,6 +366,9 @@ class Trainer:
         self.initial_test = state.get("initial_test")
         self.optimizer.load_state_dict(state.get("optimizer", {}))
         self.prior_spend = state.get("spend", {})
+        teacher = state.get("teacher") or {}
+        self.teacher_demos = tuple(Demo.from_dict(d) for d in teacher.get("demos", []))
+        self.taught = set(teacher.get("taught", []))
         self.budget.charge_at_least(dict(state.get("budget_spent") or {}))
         self.files.truncate_history(self.step)
         self._committed = state
@@ -464,6 +478,19 @@ class Trainer:
             if len(wrong) >= k:
                 break
         return wrong, right
+
+    async def teach(self, results: Sequence[ExampleResult]) -> tuple[Demo, ...]:
+        """The teacher's demos for the output node so far, after it answered the output
+        node for up to `[optimizer] teacher` of `results` (in their order: the search
+        passes mistakes first) that it had not answered before (`ateach`)."""
+        k = self.config.optimizer.teacher
+        fresh = [r for r in results if r.example.id not in self.taught][:k]
+        if fresh:
+            demos = await ateach(self.graph, fresh, self.splits.metric, self.ctx)
+            self.taught.update(r.example.id for r in fresh)
+            known = set(self.teacher_demos)
+            self.teacher_demos += tuple(d for d in demos if d not in known)
+        return self.teacher_demos
 
     async def backprop(
         self, batch: Sequence[ExampleResult]
