@@ -12,7 +12,7 @@ request gets the same reply), behind one response cache shared by all cells.
 
 Budgets count **requests, cache hits included**, by role: `forward` (the 0.5B: the
 method's forward passes, its gate and screen scoring, its initial scoring) and `strong`
-(the 1.5B: backward and optimizer calls). A method stops when either is spent; its last
+(the 1.5B: backward, optimizer and teacher calls). A method stops when either is spent; its last
 incumbent is its final program. Test scoring is outside the budget and the same for every
 method: the final program scored on every test item through the same path.
 

@@ -26,6 +26,7 @@ from semgrad.llm.fakes import ScriptedLLM
 from semgrad.llm.types import Request
 from semgrad.optim.demos import (
     DemoPool,
+    ateach,
     ateacher_results,
     demo_rng,
     harvest,
@@ -178,8 +179,9 @@ def test_labelled_drops_a_target_its_metric_cannot_score_1() -> None:
     ]
 
 
-def test_labelled_for_a_function_output_node_is_empty() -> None:
-    graph = Graph(
+def _function_output_graph() -> Graph:
+    """An LLM node whose output a function node returns (the output node is no LLM)."""
+    return Graph(
         ["question"],
         [
             LLMNode("solve", ("question",), Parameter("Solve.")),
@@ -187,6 +189,10 @@ def test_labelled_for_a_function_output_node_is_empty() -> None:
         ],
         "answer",
     )
+
+
+def test_labelled_for_a_function_output_node_is_empty() -> None:
+    graph = _function_output_graph()
     assert len(labelled(EXAMPLES, graph, NumericMatch())) == 0
 
 
@@ -199,3 +205,49 @@ def test_teacher_traces_come_from_the_teacher_model() -> None:
     results = run_sync(ateacher_results(graph, EXAMPLES[:3], NumericMatch(), ctx))
     assert not student.requests and teacher.requests
     assert [d.output for d in harvest(results, graph).get("final")] == ["Answer: 2", "Answer: 6"]
+
+
+def test_the_teacher_answers_the_output_node_with_what_it_read_in_the_trace() -> None:
+    """`ateach`: one teacher call per example, for the output node only, with the hints of
+    the student's own trace and no demos; only answers the metric scores 1 and that were
+    not cut off become demos; an errored example is not asked."""
+    graph = hint_graph(2)
+    results = _results()  # the student: odd n right, even n wrong, n = 5 errored
+
+    def teacher_reply(request: Request) -> str:
+        n = _n(request)
+        if n == 4:
+            return "Answer: 1"  # wrong: no demo
+        if n == 6:
+            return "Answer: 12 " + "and more " * 40  # right, but cut off at max_tokens
+        return f"I count {n} twice. Answer: {2 * n}"
+
+    teacher = ScriptedLLM(teacher_reply, honour_max_tokens=True)
+    student = ScriptedLLM(forward)
+    ctx = RunContext({"forward": student, "teacher": teacher})
+    slim = graph.copy()
+    slim.nodes["final"].max_tokens = 12  # type: ignore[union-attr]
+    slim.set_demos("final", [Demo({"question": "n: 9", "hint_1": "a", "hint_2": "b"}, "x")])
+    demos = run_sync(ateach(slim, results, NumericMatch(), ctx))  # type: ignore[arg-type]
+    assert not student.requests
+    asked = sorted(_n(r) for r in teacher.requests)
+    assert asked == [1, 2, 3, 4, 6, 7]  # not 5 (errored)
+    for r in teacher.requests:
+        assert r.node == "final" and r.phase == "teacher"
+        assert len(r.messages) == 1  # no demo turns: the answer does not depend on them
+        assert f"hint_1 says n is {_n(r)}" in r.messages[0].content  # the trace's hint
+    assert [d.output for d in demos] == [f"I count {n} twice. Answer: {2 * n}" for n in (1, 2, 3, 7)]
+    assert demos[1].inputs == {
+        "question": "n: 2",
+        "hint_1": "hint_1 says n is 2",
+        "hint_2": "hint_2 says n is 2",
+    }
+
+
+def test_the_teacher_gives_no_demos_for_a_function_output_node() -> None:
+    graph = _function_output_graph()
+    teacher = ScriptedLLM(lambda r: "never")
+    ctx = RunContext({"forward": ScriptedLLM(forward), "teacher": teacher})
+    results = evaluate(graph, EXAMPLES[:2], NumericMatch(), ctx).results
+    assert run_sync(ateach(graph, results, NumericMatch(), ctx)) == ()
+    assert teacher.requests == []

@@ -428,6 +428,74 @@ def test_the_search_offers_a_demos_candidate_beside_the_text_edits(tmp_path: Pat
     assert all(not p["parameter"].endswith(".demos") for p in step.proposals)
 
 
+
+def _teacher_models() -> dict[str, ScriptedLLM]:
+    """The forward model answers the final node in uppercase only when it was shown
+    demonstrations (prior turns); the teacher answers every word in uppercase; every
+    optimizer proposal fails, so only demonstrations can win."""
+
+    def forward(request: Request) -> str:
+        if request.node != "final":
+            return f"a hint from {request.node}"
+        word = re.search(r"word: (\w+)", request.messages[-1].content).group(1)  # type: ignore[union-attr]
+        return word.upper() if len(request.messages) > 1 else word
+
+    def teacher(request: Request) -> str:
+        return re.search(r"word: (\w+)", request.messages[-1].content).group(1).upper()  # type: ignore[union-attr]
+
+    return {
+        "forward": ScriptedLLM(forward),
+        "backward": ScriptedLLM(backward_reply),
+        "optimizer": ScriptedLLM(lambda r: "no tags here"),
+        "teacher": ScriptedLLM(teacher),
+    }
+
+
+def test_the_teacher_s_right_answers_become_a_candidate_that_can_win(tmp_path: Path) -> None:
+    """No proposal works and the student succeeds nowhere (no bootstrapped demos; the
+    metric has no labelled form): the teacher's answers for the output node are the only
+    lever, and the step's ``teacher`` candidate wins. The teacher answers each training
+    example once over the run (8 = `teacher`, every training word), and is restored on
+    resume."""
+    m = _teacher_models()
+    cfg = config(steps=2, optimizer={"demos": 2})
+    assert cfg.optimizer.teacher == 8
+    result = optimize(cfg, tmp_path / "run", llms=m, splits=splits())
+    assert result.initial_test == 0.0 and result.final_test == 1.0
+    first = history(tmp_path / "run")[0]
+    kinds = [c.kind for c in first.candidates]
+    assert "teacher" in kinds and kinds[:2] == ["node", "full"]
+    winner = next(c for c in first.candidates if c.accepted)
+    assert winner.kind == "teacher" and first.changed == ["final.demos"]
+    demos = json.loads(winner.changes["final.demos"])
+    assert len(demos) == 2 and all(d["output"].isupper() for d in demos)
+    assert set(demos[0]["inputs"]) == {"question", "hint_1", "hint_2"}
+    teacher = m["teacher"]
+    assert len(teacher.requests) == 8 and {r.phase for r in teacher.requests} == {"teacher"}
+    assert {r.node for r in teacher.requests} == {"final"}
+    assert result.spend["teacher"]["calls"] == 8  # reported as a phase of its own
+    state = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
+    assert sorted(state["teacher"]["taught"]) == sorted(WORDS[:8])
+    assert len(state["teacher"]["demos"]) == 8
+    again = Trainer(hint_graph(2), splits(), tmp_path / "run", config=cfg, llms=_teacher_models())
+    again.restore()
+    assert again.taught == set(WORDS[:8]) and len(again.teacher_demos) == 8
+
+
+def test_the_teacher_is_off_for_the_paper_and_demos_methods_and_refused_for_paper() -> None:
+    from semgrad.errors import ConfigError
+
+    base = {"graph": {"hints": 2}, "data": {"train": "arith:train", "test": "arith:test"}}
+    assert config_from_dict({**base, "optimizer": {"method": "paper"}}).optimizer.teacher == 0
+    assert config_from_dict({**base, "optimizer": {"method": "demos"}}).optimizer.teacher == 0
+    assert config_from_dict({**base, "optimizer": {"teacher": 0}}).optimizer.teacher == 0
+    with pytest.raises(ConfigError, match="teacher is a setting of the search"):
+        config_from_dict({**base, "optimizer": {"method": "paper", "teacher": 4}})
+    models_ = config_from_dict({**base, "models": {"teacher": "my-teacher"}}).models
+    assert models_.role("teacher").model == "my-teacher"
+    assert config_from_dict(base).models.role("teacher") == config_from_dict(base).models.backward
+
+
 # -- records -----------------------------------------------------------------------------------
 
 

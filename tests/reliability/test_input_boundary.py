@@ -166,7 +166,7 @@ SILENT: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     # Unknown keys were refused before, but without the keys allowed there.
     "config: a misspelt key": (
         config_with('cache_mode = "off"', 'cache_mode = "off"\nconcurency = 2'),
-        "unknown key 'concurency'; the keys here are forward, backward, optimizer, slots",
+        "unknown key 'concurency'; the keys here are forward, backward, optimizer, teacher, slots",
     ),
     "config: an unknown section": (
         config_with("[budget]", "[bogus]\nx = 1\n[budget]"),

@@ -31,7 +31,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 __all__ = [
     "HISTORY_VERSION",
@@ -277,7 +277,7 @@ class CandidateRecord:
         error = d.get("error")
         return cls(
             index=int(d.get("index", 0)),
-            kind=kind if kind in ("node", "full", "demos", "sample") else "node",
+            kind=cast(CandidateKind, kind) if kind in get_args(CandidateKind) else "node",
             changes={str(k): str(v) for k, v in dict(d.get("changes") or {}).items()},
             error=None if error is None else str(error),
             temperature=float(d.get("temperature") or 0.0),

@@ -509,7 +509,7 @@ async def search_step(host: SearchHost) -> StepRecord:
         if cfg.method != "demos" and batch:
             backward, gradients = await host.backprop(batch)
             order, why = blame(s._text_params(), step)
-        taught = await host.teach(wrong + right) if cfg.teacher else ()
+        taught = await host.teach(wrong + right) if cfg.teacher and cfg.demos else ()
         cands = await s.candidates(wrong + right, order, taught)
 
         # Screen: the minibatch plus a seeded draw of validation items.

@@ -285,7 +285,7 @@ class Candidate:
     """One candidate of a search step (history version 2)."""
 
     index: int
-    kind: str  # "node", "full", "demos", "sample"
+    kind: str  # "node", "full", "demos", "teacher", "sample"
     changes: Mapping[str, str]
     error: str
     sample_index: int
