@@ -480,6 +480,12 @@ def test_the_teacher_s_right_answers_become_a_candidate_that_can_win(tmp_path: P
     again = Trainer(hint_graph(2), splits(), tmp_path / "run", config=cfg, llms=_teacher_models())
     again.restore()
     assert again.taught == set(WORDS[:8]) and len(again.teacher_demos) == 8
+    # The report names the candidate's kind and the teacher's phase in the spend.
+    from semgrad.report.load import load_run
+    from semgrad.report.page import render_html
+
+    html = render_html(load_run(tmp_path / "run"))
+    assert "<td>teacher</td>" in html and html.count("teacher") >= 3
 
 
 def test_the_teacher_is_off_for_the_paper_and_demos_methods_and_refused_for_paper() -> None:
