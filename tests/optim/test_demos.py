@@ -251,3 +251,19 @@ def test_the_teacher_gives_no_demos_for_a_function_output_node() -> None:
     results = evaluate(graph, EXAMPLES[:2], NumericMatch(), ctx).results
     assert run_sync(ateach(graph, results, NumericMatch(), ctx)) == ()
     assert teacher.requests == []
+
+
+def test_the_teacher_is_scored_as_the_evaluator_scores_a_plain_function_metric() -> None:
+    """`sg.fit` accepts a metric that returns a bool (or a number): the teacher's answers
+    are scored through the same resolution as the evaluator's, not called for `.value`."""
+
+    def right(prediction: str, example: Example) -> bool:
+        return prediction.strip().endswith(example.target)
+
+    graph = hint_graph(1)
+    ctx = RunContext(
+        {"forward": ScriptedLLM(forward), "teacher": ScriptedLLM(lambda r: str(2 * _n(r)))}
+    )
+    results = evaluate(graph, EXAMPLES[:3], right, ctx).results
+    demos = run_sync(ateach(graph, results, right, ctx))
+    assert [d.output for d in demos] == ["2", "4", "6"]

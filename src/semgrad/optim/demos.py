@@ -32,6 +32,7 @@ from semgrad.data.example import Example
 from semgrad.errors import GraphError
 from semgrad.evaluation.evaluator import ExampleResult, aevaluate, is_error
 from semgrad.evaluation.metrics import Metric, format_target
+from semgrad.evaluation.resolve import MetricLike, resolve_metric, score_output
 from semgrad.execution.context import RunContext
 from semgrad.execution.executor import run_node
 from semgrad.execution.trace import NodeTrace, Trace
@@ -234,7 +235,7 @@ async def ateacher_results(
 async def ateach(
     graph: Graph,
     results: Sequence[ExampleResult],
-    metric: Metric,
+    metric: MetricLike,
     ctx: RunContext,
     *,
     role: str = "teacher",
@@ -245,7 +246,8 @@ async def ateach(
     with clean inputs, the teacher answers the node's prompt (instruction and inputs as in
     the trace; no demos, so the answer does not depend on the current ones) in phase
     ``teacher``. An answer the metric scores 1 on the example, not cut off at max_tokens,
-    is a demo: what the node read and the teacher's correct reply. The calls run
+    is a demo: what the node read and the teacher's correct reply (`metric` is anything
+    `resolve_metric` takes, scored as the evaluator scores, an async judge included). The calls run
     concurrently; a failed call gives no demo (a fatal error is raised). Empty when the
     output node is a function node.
     """
@@ -279,10 +281,11 @@ async def ateach(
             return await run_node(bare_node, bare, values, teacher_ctx)
 
     replies = await asyncio.gather(*(answer(values) for _, values in cases))
+    resolved = resolve_metric(metric)
     demos: list[Demo] = []
     for (example, values), rec in zip(cases, replies, strict=True):
         if not rec.ok or rec.value is None or rec.truncated:
             continue
-        if metric(rec.value, example).value >= 1.0:
+        if (await score_output(resolved, rec.value, example, ctx)).value >= 1.0:
             demos.append(Demo({k: values[k] for k in node.inputs}, rec.value))
     return _unique(demos)
