@@ -401,6 +401,16 @@ def test_a_run_with_only_a_config_still_gives_a_readable_page(tmp_path: Path) ->
     assert "No cost recorded yet" in text
 
 
+def test_a_teacher_model_of_its_own_is_listed_with_the_others(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = config()
+    cfg["models"] = {**cfg.get("models", {}), "teacher": {"model": "a-teacher-model"}}
+    (run / "config.json").write_text(json.dumps(cfg))
+    text = text_of(render_report(run).read_text(encoding="utf-8"))
+    assert "teacher" in text and "a-teacher-model" in text
+
+
 def test_empty_history_and_no_summary(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", [], status="running", summary=False)
     text = text_of(render_report(run).read_text(encoding="utf-8"))

@@ -839,7 +839,7 @@ def _details(
 ) -> RunDetails:
     models = _dict(config.get("models"))
     model_rows = []
-    for role in ("forward", "backward", "optimizer"):
+    for role in ("forward", "backward", "optimizer", "teacher"):  # teacher: when set
         spec = _dict(models.get(role))
         if spec:
             where = _text(spec.get("base_url")) or "embedded"
