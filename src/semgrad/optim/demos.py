@@ -171,21 +171,29 @@ def labelled(
         reply = format_target(metric, example)
         if reply is None:
             continue
-        inputs: dict[str, str] = {}
-        for ref in out_node.inputs:
-            if ref in graph.inputs:
-                if ref not in example.inputs:
-                    break
-                inputs[ref] = example.inputs[ref]
-                continue
-            trace = by_id.get(example.id)
-            rec = None if trace is None else trace.nodes.get(ref)
-            if rec is None or not rec.ok or rec.value is None:
-                break
-            inputs[ref] = rec.value
-        else:
+        inputs = _node_inputs(out_node, graph, example, by_id.get(example.id))
+        if inputs is not None:
             demos.append(Demo(inputs, reply))
     return DemoPool({out_node.name: _unique(demos)})
+
+
+def _node_inputs(
+    node: LLMNode, graph: Graph, example: Example, trace: Trace | None
+) -> dict[str, str] | None:
+    """What `node` reads for `example`: graph inputs from the example, each predecessor's
+    output from `trace`; None when one is missing or did not come out cleanly."""
+    inputs: dict[str, str] = {}
+    for ref in node.inputs:
+        if ref in graph.inputs:
+            if ref not in example.inputs:
+                return None
+            inputs[ref] = example.inputs[ref]
+            continue
+        rec = None if trace is None else trace.nodes.get(ref)
+        if rec is None or not rec.ok or rec.value is None:
+            return None
+        inputs[ref] = rec.value
+    return inputs
 
 
 def demo_rng(seed: int, step: int, node: str) -> random.Random:
@@ -212,10 +220,11 @@ def with_demos(graph: Graph, demos: Mapping[str, Sequence[Demo]]) -> Graph:
     return out
 
 
-def teacher_context(ctx: RunContext, role: str = "teacher") -> RunContext:
-    """`ctx` with its `role` model (``teacher``) answering as ``forward``: traces run on
-    it are produced by the teacher, for `harvest`."""
-    return replace(ctx, llms={**ctx.llms, "forward": ctx.llm(role)})
+def teacher_context(ctx: RunContext, role: str = "teacher", serves: str = "forward") -> RunContext:
+    """`ctx` with its `role` model (``teacher``) answering as `serves` (``forward``): traces
+    run on it are produced by the teacher, for `harvest`."""
+    ctx.llm(role)  # a missing role is a ConfigError naming it
+    return replace(ctx, llms={**ctx.llms, serves: ctx.llms[role]})
 
 
 async def ateacher_results(
@@ -258,22 +267,13 @@ async def ateach(
     bare.set_demos(node.name, ())
     bare_node = bare.nodes[node.name]
     assert isinstance(bare_node, LLMNode)
-    teacher_ctx = replace(ctx, llms={**ctx.llms, node.llm: ctx.llm(role)}, phase="teacher")
+    teacher_ctx = replace(teacher_context(ctx, role, serves=node.llm), phase="teacher")
     cases: list[tuple[Example, dict[str, str]]] = []
     for result in results:
-        if is_error(result):
-            continue
-        values = dict(result.example.inputs)
-        for ref in node.inputs:
-            rec = result.trace.nodes.get(ref)
-            if ref in graph.nodes:
-                if rec is None or not rec.ok or rec.value is None:
-                    break
-                values[ref] = rec.value
-            elif ref not in values:
-                break
-        else:
-            cases.append((result.example, values))
+        if not is_error(result):
+            values = _node_inputs(node, graph, result.example, result.trace)
+            if values is not None:
+                cases.append((result.example, values))
     semaphore = ctx.semaphore()
 
     async def answer(values: Mapping[str, str]) -> NodeTrace:
@@ -287,5 +287,5 @@ async def ateach(
         if not rec.ok or rec.value is None or rec.truncated:
             continue
         if (await score_output(resolved, rec.value, example, ctx)).value >= 1.0:
-            demos.append(Demo({k: values[k] for k in node.inputs}, rec.value))
+            demos.append(Demo(values, rec.value))
     return _unique(demos)

@@ -166,7 +166,7 @@ class SearchHost(Protocol):
         self, batch: Sequence[ExampleResult]
     ) -> tuple[list[BackwardResult], dict[str, list[str]]]: ...
 
-    async def teach(self, results: Sequence[ExampleResult]) -> Sequence[Any]: ...
+    async def teach(self, results: Sequence[ExampleResult]) -> DemoSource: ...
 
 
 def blame(params: Mapping[str, Parameter], step: int) -> tuple[list[str], str]:
@@ -385,21 +385,23 @@ class _Step:
                 out.append(_Candidate(0, "demos", {name: text}))
         return out
 
-    def _teacher_candidate(self, taught: Sequence[Any]) -> list[_Candidate]:
+    def _teacher_candidate(self, taught: DemoSource | None) -> list[_Candidate]:
         """The output node's demos drawn from the teacher's (`SearchHost.teach`): none when
         the teacher has given none yet."""
-        name = f"{self.host.graph.output}.demos"
-        if not taught or self.cfg.demos == 0 or name not in demo_names(self.host.graph):
+        output = self.host.graph.output
+        name = f"{output}.demos"
+        if taught is None or self.cfg.demos == 0 or name not in demo_names(self.host.graph):
             return []
-        k = min(self.cfg.demos, len(taught))
-        drawn = sorted(self._rng("demos/teacher").sample(range(len(taught)), k))
-        text = encode_demos([taught[i] for i in drawn])
+        drawn = taught.sample(output, self.cfg.demos, self._rng("demos/teacher"))
+        if not drawn:
+            return []
+        text = encode_demos(drawn)
         if text == self.incumbent.get(name, encode_demos(())):
             return [_Candidate(0, "teacher", error="the draw repeats the current demos")]
         return [_Candidate(0, "teacher", {name: text})]
 
     async def candidates(
-        self, scored: Sequence[ExampleResult], order: list[str], taught: Sequence[Any] = ()
+        self, scored: Sequence[ExampleResult], order: list[str], taught: DemoSource | None = None
     ) -> list[_Candidate]:
         host, cfg = self.host, self.cfg
         pool = host.demo_source(scored, host.graph, host.splits) if cfg.demos else None
@@ -509,7 +511,7 @@ async def search_step(host: SearchHost) -> StepRecord:
         if cfg.method != "demos" and batch:
             backward, gradients = await host.backprop(batch)
             order, why = blame(s._text_params(), step)
-        taught = await host.teach(wrong + right) if cfg.teacher and cfg.demos else ()
+        taught = await host.teach(wrong + right) if cfg.teacher and cfg.demos else None
         cands = await s.candidates(wrong + right, order, taught)
 
         # Screen: the minibatch plus a seeded draw of validation items.

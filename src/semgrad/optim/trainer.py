@@ -50,7 +50,7 @@ from semgrad.llm.meter import Meter, MeterSnapshot, Spend
 from semgrad.llm.stack import build_llm, build_stack
 from semgrad.llm.types import ALL_PHASES, LLM, PHASES
 from semgrad.optim.config import ModelsConfig, OptimizerConfig, RunConfig, config_from_dict
-from semgrad.optim.demos import ateach
+from semgrad.optim.demos import DemoPool, ateach
 from semgrad.optim.edge_step import EdgeStep, same_wiring
 from semgrad.optim.optimizer import NodeOptimizer, Optimizer, SemanticGradientDescent
 from semgrad.optim.records import (
@@ -479,7 +479,7 @@ class Trainer:
                 break
         return wrong, right
 
-    async def teach(self, results: Sequence[ExampleResult]) -> tuple[Demo, ...]:
+    async def teach(self, results: Sequence[ExampleResult]) -> DemoPool:
         """The teacher's demos for the output node so far, after it answered the output
         node for up to `[optimizer] teacher` of `results` (in their order: the search
         passes mistakes first) that it had not answered before (`ateach`)."""
@@ -490,7 +490,7 @@ class Trainer:
             self.taught.update(r.example.id for r in fresh)
             known = set(self.teacher_demos)
             self.teacher_demos += tuple(d for d in demos if d not in known)
-        return self.teacher_demos
+        return DemoPool({self.graph.output: self.teacher_demos})
 
     async def backprop(
         self, batch: Sequence[ExampleResult]
