@@ -34,6 +34,8 @@ LABELS = {
     "initial": "initial program (no optimization)",
     "search": "semgrad default: gradient-guided search",
     "paper": "the paper's protocol (SGD, strict train gate)",
+    "search-independent": "ablation: search with independent backward (no siblings)",
+    "search-nograd": "ablation: search without gradients",
     # Peers (benchmarks/peers adapters through the decide runner's serving path).
     "textgrad": "TextGrad (TGD)",
     "copro": "DSPy COPRO",

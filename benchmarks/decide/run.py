@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -85,6 +86,13 @@ METHODS: dict[str, dict[str, Any] | None] = {
     "paper": {"gate": "train", "optimizer": {"method": "paper"}},
     # semgrad's default: gradient-guided candidate search with a paired gate on validation.
     "search": {"gate": "val", "optimizer": {"method": "search"}},
+    # Ablations of the default (stage 5): TextGrad-style independent backward (no siblings),
+    # and no gradients (the optimizer sees the failed examples' inputs and outputs only).
+    "search-independent": {
+        "gate": "val",
+        "optimizer": {"method": "search", "backward": "independent"},
+    },
+    "search-nograd": {"gate": "val", "optimizer": {"method": "search", "use_gradients": False}},
 }
 # Peer methods (benchmarks/peers): each runs its adapter in its own venv, through the proxy
 # in upstream mode, i.e. through `Models` like the methods above (`run_peer_cell`).
@@ -142,11 +150,25 @@ def cell_name(method: str, seed: int) -> str:
     return f"{method}__seed{seed}"
 
 
+# Split sizes (BENCHMARKS.md §2), the first N of each split (split seed 0): BBH's splits are
+# carved 50 / 50 / every remaining item by `load_task` itself; GSM8K is 50 train and 50
+# validation (carved from its train file) and 200 test (from its test file).
+SPLIT_SIZES: dict[str, dict[str, int]] = {"gsm8k": {"train": 50, "val": 50, "test": 200}}
+
+
+def load_part(task: str, which: str, data_dir: Path | None) -> Task:
+    """One split of `task` at the benchmark's size."""
+    loaded = load_task(f"{task}:{which}", data_dir=data_dir, seed=0)
+    n = SPLIT_SIZES.get(task.split(":")[0], {}).get(which)
+    if n is None:
+        return loaded
+    if len(loaded.examples) < n:
+        raise SystemExit(f"{task}:{which} has {len(loaded.examples)} examples, fewer than {n}")
+    return dataclasses.replace(loaded, examples=loaded.examples[:n])
+
+
 def load_splits(task: str, data_dir: Path | None) -> tuple[Splits, Metric]:
-    parts = {
-        which: load_task(f"{task}:{which}", data_dir=data_dir, seed=0)
-        for which in ("train", "val", "test")
-    }
+    parts = {which: load_part(task, which, data_dir) for which in ("train", "val", "test")}
     metric = task_metric(parts["train"])
     splits = Splits(tuple(parts["train"].examples), tuple(parts["val"].examples), (), metric)
     splits.check_disjoint(gate_is_train=False)
@@ -303,7 +325,7 @@ async def run_cell(
     task: str, method: str, seed: int, args: argparse.Namespace, models: Models
 ) -> tuple[dict[str, Any], RequestLog]:
     splits, metric = load_splits(task, args.data_dir)
-    test_task = load_task(f"{task}:test", data_dir=args.data_dir, seed=0)
+    test_task = load_part(task, "test", args.data_dir)
     test = test_task.examples
     log = RequestLog()
     t0 = time.perf_counter()
@@ -427,7 +449,7 @@ async def run_peer_cell(
 
     m = peer_method(method)
     splits, metric = load_splits(task, args.data_dir)
-    test_task = load_task(f"{task}:test", data_dir=args.data_dir, seed=0)
+    test_task = load_part(task, "test", args.data_dir)
     test = test_task.examples
     peer_splits = peers.Splits(task, splits.train, splits.gate, test, metric)
     opt_log, test_log = RequestLog(), RequestLog()

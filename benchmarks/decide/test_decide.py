@@ -4,14 +4,13 @@ its request log, and a replay from the log alone that reproduces the per-item sc
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from modload import load_module
 
 from semgrad.llm.cache import Cache
 from semgrad.llm.types import Request
@@ -20,12 +19,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def _load_runner() -> Any:
-    spec = importlib.util.spec_from_file_location("decide_run", HERE / "run.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["decide_run"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module("decide_run", HERE / "run.py")
 
 
 def _reply(request: Request) -> str:
@@ -82,3 +76,43 @@ def test_a_paper_cell_stops_at_its_budget_and_replays_from_its_log(
     assert "committed" in problem
     unlogged = {**paper, "test_replies": ["not a reply", *paper["test_replies"][1:]]}
     assert any("not in the request log" in p for p in runner.check_from_log(unlogged, log))
+
+
+def test_every_semgrad_method_is_a_valid_run_config() -> None:
+    """The ablations (stage 5) differ from the default in exactly their one switch."""
+    from semgrad.optim.config import config_from_dict
+
+    runner = _load_runner()
+    opts = {
+        m: config_from_dict(
+            {"name": m, "graph": {"hints": 2}, "data": {"train": "arith:train", "test": "arith:test"},
+             "optimizer": spec["optimizer"]}
+        ).optimizer
+        for m, spec in runner.METHODS.items()
+        if spec is not None
+    }  # fmt: skip
+    default = opts["search"].model_dump()
+    assert {k for k, v in opts["search-independent"].model_dump().items() if default[k] != v} == {
+        "backward"
+    }
+    assert {k for k, v in opts["search-nograd"].model_dump().items() if default[k] != v} == {
+        "use_gradients"
+    }
+
+
+def test_gsm8k_splits_are_cut_to_50_50_200(monkeypatch: pytest.MonkeyPatch) -> None:
+    from semgrad.data.example import Example, Task
+
+    runner = _load_runner()
+
+    def fake_load(spec: str, data_dir: Any = None, seed: int = 0) -> Task:
+        which = spec.rsplit(":", 1)[1]
+        examples = tuple(Example(id=f"{which}{i}", inputs={"question": f"{which} {i}"}, target="1")
+                         for i in range(1000))  # fmt: skip
+        return Task(name=spec, examples=examples, metric_name="number", description="")
+
+    monkeypatch.setattr(runner, "load_task", fake_load)
+    sizes = {w: len(runner.load_part("gsm8k", w, None).examples) for w in ("train", "val", "test")}
+    assert sizes == {"train": 50, "val": 50, "test": 200}
+    # Other tasks keep the splits their loader carved.
+    assert len(runner.load_part("bbh:toy", "test", None).examples) == 1000

@@ -4,31 +4,21 @@ time, and RESULTS.md's decide section pointing at it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import re
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
+from modload import load_module
 
 HERE = Path(__file__).resolve().parent
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load("decide_report", HERE / "report.py")
+report = load_module("decide_report", HERE / "report.py")
 
 
 def _cell(method: str, seed: int, used: int, rate: float) -> dict[str, Any]:
@@ -160,7 +150,7 @@ def test_results_md_links_each_task_plot_and_make_results_writes_it(
         assert f"](decide/results/{task}/accuracy_vs_requests.svg)" in section
     assert "bootstrap interval over that cell's test items" in section
 
-    make_results = _load("make_results_under_test", HERE.parent / "make_results.py")
+    make_results = load_module("make_results_under_test", HERE.parent / "make_results.py")
     monkeypatch.setattr(make_results, "decide_section", lambda: report.decide_section(tmp_path))
     monkeypatch.setattr(make_results, "decide_plots", lambda: report.decide_plots(tmp_path))
     files = make_results.generate()  # builds every file in memory; writes nothing

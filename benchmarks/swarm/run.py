@@ -34,9 +34,13 @@ ROOT = HERE.parent.parent
 
 def seeded(config: RunConfig, seed: int) -> RunConfig:
     data = config.data.model_copy(
-        update={"split_seed": config.seed if config.data.split_seed is None else config.data.split_seed}
+        update={
+            "split_seed": config.seed if config.data.split_seed is None else config.data.split_seed
+        }
     )
-    return config.model_copy(update={"seed": seed, "name": f"{config.name}-seed{seed}", "data": data})
+    return config.model_copy(
+        update={"seed": seed, "name": f"{config.name}-seed{seed}", "data": data}
+    )
 
 
 async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
@@ -53,10 +57,11 @@ async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         result = await trainer.run(resume=(run_dir / "checkpoint.json").exists())
         wall = time.perf_counter() - t0
+        if result.status != "finished":
+            raise SystemExit(f"{run_dir.name} stopped: {result.message}")
+        paired = await paired_test_scores(trainer)
     finally:
         await trainer.aclose()
-    if result.status != "finished":
-        raise SystemExit(f"{run_dir.name} stopped: {result.message}")
     summary = json.loads((run_dir / "summary.json").read_text())
     steps = read_history(run_dir / "history.jsonl")
     return {
@@ -69,11 +74,32 @@ async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
         "edges": summary["edges"],
         "probabilities_by_step": [s.edge_probabilities for s in steps],
         "mean_sampled_utility_by_step": [s.edges.mean_utility if s.edges else None for s in steps],
+        # Per test item, paired: the initial swarm (every edge kept: edge optimization off)
+        # and the final graph, so the difference gets an interval (make_results.py).
+        "test_ids": [e.id for e in trainer.splits.test],
+        **paired,
         "spend": result.spend,
         "wall_s": round(wall, 1),
         "run_dir": str(run_dir.relative_to(ROOT)),
         "date": time.strftime("%Y-%m-%d"),
     }
+
+
+async def paired_test_scores(trainer: Trainer) -> dict[str, list[float]]:
+    """Per-item test scores of the initial swarm (every edge kept, which is what the same
+    swarm with edge optimization off runs: p0 = 0.5 keeps every edge at threshold 0.5) and of
+    the final graph. The agents' replies are cache hits of the run's own scoring."""
+    assert trainer.edge_step is not None
+    swarm = trainer.edge_step.swarm
+    ctx = trainer.ctx.with_phase("evaluation")
+    out = {}
+    for key, graph in (
+        ("initial_test_scores", swarm.realise({e.name: True for e in swarm.edges})),
+        ("final_test_scores", trainer.edge_step.realise()),
+    ):
+        res = await aevaluate(graph, trainer.splits.test, trainer.splits.metric, ctx)
+        out[key] = [r.score.value for r in res.results]
+    return out
 
 
 async def score_agents(config: RunConfig, run_dir: Path) -> dict[str, Any]:
@@ -105,6 +131,14 @@ async def score_agents(config: RunConfig, run_dir: Path) -> dict[str, Any]:
     }
 
 
+def _shown(path: Path) -> str:
+    """The config's path as a command in RESULTS.md shows it: relative to the repository."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--config", default=str(ROOT / "configs" / "swarm-adversarial.toml"))
@@ -122,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"> {base.name} seed {seed} {time.strftime('%H:%M:%S')}", flush=True)
         record = asyncio.run(run_seed(config, HERE / "runs" / config.name))
+        record["config_path"] = _shown(Path(args.config))
         atomic_write_json(path, record)
         kept = ", ".join(record["edges"]["kept"]) or "none"
         print(
@@ -131,8 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     agents = out / f"{base.name}__agents.json"
     if not agents.exists():
         config = seeded(base, 0)
-        atomic_write_json(agents, asyncio.run(score_agents(config, HERE / "runs" / "agents-probe")))
-    print(json.dumps({k: round(v["accuracy"], 3) for k, v in json.loads(agents.read_text())["agents"].items()}))
+        probe = asyncio.run(score_agents(config, HERE / "runs" / f"{base.name}-agents"))
+        atomic_write_json(agents, {"name": base.name, **probe})
+    print(
+        json.dumps(
+            {
+                k: round(v["accuracy"], 3)
+                for k, v in json.loads(agents.read_text())["agents"].items()
+            }
+        )
+    )
     return 0
 
 
