@@ -321,23 +321,42 @@ def swarm_groups(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
     return dict(sorted(groups.items(), key=lambda kv: (-size(kv[1]), kv[0])))
 
 
-def swarm_section(results: list[dict[str, Any]]) -> list[str]:
-    groups = [(n, rs) for n, rs in swarm_groups(results).items() if any("seed" in r for r in rs)]
+def swarm_plot_name(name: str) -> str:
+    """The edge-probability plot of one swarm config (the first config keeps its old name)."""
+    return "swarm_edges.svg" if name == "swarm-adversarial" else f"swarm_edges_{name}.svg"
+
+
+def _decisive(runs: list[dict[str, Any]]) -> bool:
+    """Runs that recorded per-item test scores (initial swarm and final graph)."""
+    return bool(runs) and all("final_test_scores" in r for r in runs if "seed" in r)
+
+
+def swarm_section(results: list[dict[str, Any]], *, decisive: bool) -> list[str]:
+    """The configs whose runs have per-item scores (decisive: in the decide section) or the
+    earlier ones (without)."""
+    groups = [
+        (n, rs)
+        for n, rs in swarm_groups(results).items()
+        if any("seed" in r for r in rs) and _decisive(rs) == decisive
+    ]
     if not groups:
         return []
-    out = ["## 4. Edge optimization: the adversarial-agents demonstration", ""]
-    for i, (name, rs) in enumerate(groups):
-        out += swarm_group(name, rs, plot=i == 0)
+    if decisive:
+        out = ["### Edge optimization: the adversarial-agents demonstration (stage 4)", ""]
+    else:
+        out = ["## 4. Edge optimization: the adversarial-agents demonstration", ""]
+    for name, rs in groups:
+        out += swarm_group(name, rs, level="####" if decisive else "###")
     return out
 
 
-def swarm_group(name: str, results: list[dict[str, Any]], *, plot: bool) -> list[str]:
+def swarm_group(name: str, results: list[dict[str, Any]], *, level: str) -> list[str]:
     runs = sorted((r for r in results if "seed" in r), key=lambda r: r["seed"])
     probes = [r for r in results if "agents" in r]
     cfg = runs[0]["config"]
     config_path = runs[0].get("config_path", "configs/swarm-adversarial.toml")
     out = [
-        f"### {name}",
+        f"{level} {name}",
         "",
         f"Command: `python benchmarks/swarm/run.py --config {config_path} "
         f"--seeds {','.join(str(r['seed']) for r in runs)}`. Task `{cfg['data']['test']}`; "
@@ -402,9 +421,7 @@ def swarm_group(name: str, results: list[dict[str, Any]], *, plot: bool) -> list
         "results file (`probabilities_by_step`) and drawn in each run's `report.html`.",
         "",
     ]
-    if plot:
-        out += ["![edge probabilities](swarm_edges.svg)", ""]
-    return out
+    return [*out, f"![edge probabilities]({swarm_plot_name(name)})", ""]
 
 
 def edges_svg(runs: list[dict[str, Any]]) -> str:
@@ -468,11 +485,10 @@ def generate(include_tiny: bool = False) -> dict[Path, str]:
     if not include_tiny:
         peers = [r for r in peers if r.get("sizes", {}).get("test", 0) >= 10]
     swarm = load(HERE / "swarm" / "results")
-    for rs in swarm_groups(swarm).values():
+    for name, rs in swarm_groups(swarm).items():
         swarm_runs = [r for r in rs if "seed" in r]
-        if swarm_runs:  # the plot of the decisive size (the first group with runs)
-            out[HERE / "swarm_edges.svg"] = edges_svg(swarm_runs)
-            break
+        if swarm_runs:
+            out[HERE / swarm_plot_name(name)] = edges_svg(swarm_runs)
     tasks = sorted({r["task"] for r in paper})
     for task in tasks:
         pts = plot_points(
@@ -486,7 +502,8 @@ def generate(include_tiny: bool = False) -> dict[Path, str]:
         "<!-- DECIDE -->": "\n".join(decide_section()),
         "<!-- PAPER -->": "\n".join(paper_tables(paper)),
         "<!-- SELECTION -->": "\n".join(selection_table()),
-        "<!-- SWARM -->": "\n".join(swarm_section(swarm)),
+        "<!-- SWARM -->": "\n".join(swarm_section(swarm, decisive=False)),
+        "<!-- SWARM-DECIDE -->": "\n".join(swarm_section(swarm, decisive=True)),
         "<!-- PEERS -->": "\n".join(peers_tables(peers, paper)),
         "<!-- PLOTS -->": "\n".join(
             f"![{t}](accuracy_vs_tokens_{t.replace(':', '-')}.svg)" for t in tasks

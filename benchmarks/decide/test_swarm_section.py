@@ -46,25 +46,25 @@ def _run(name: str, seed: int, test_size: int, *, paired: bool) -> dict[str, Any
     return run
 
 
-def test_decisive_config_first_with_a_paired_interval() -> None:
+def test_runs_with_per_item_scores_go_to_the_decide_section_with_a_paired_interval() -> None:
     results = [
         *(_run("small", s, 8, paired=False) for s in range(2)),
         *(_run("big", s, 100, paired=True) for s in range(3)),
         {"name": "big", "test_size": 100, "agents": {e: {"accuracy": 0.5} for e in EDGES},
          "all_edges_accuracy": 0.5},
     ]  # fmt: skip
-    text = "\n".join(make_results.swarm_section(results))
-    assert text.index("### big") < text.index("### small")
-    assert "--config benchmarks/swarm/big.toml --seeds 0,1,2" in text
-    assert "(100 items, 3 seeds" in text and "**win**" in text
-    assert "big__agents.json" in text and "small__agents.json" not in text
-    # The small runs have no per-item scores: said plainly, no interval.
-    small = text[text.index("### small") :]
-    assert "no paired interval" in small and "**" not in small
-    # One plot, of the decisive size.
-    assert text.count("swarm_edges.svg") == 1
-    assert text.index("swarm_edges.svg") < text.index("### small")
+    decisive = "\n".join(make_results.swarm_section(results, decisive=True))
+    assert "#### big" in decisive and "small" not in decisive
+    assert "--config benchmarks/swarm/big.toml --seeds 0,1,2" in decisive
+    assert "(100 items, 3 seeds" in decisive and "**win**" in decisive
+    assert "big__agents.json" in decisive and "swarm_edges_big.svg" in decisive
+    # The earlier runs have no per-item scores: said plainly, no interval, their own plot.
+    earlier = "\n".join(make_results.swarm_section(results, decisive=False))
+    assert "### small" in earlier and "big" not in earlier
+    assert "no paired interval" in earlier and "**" not in earlier
+    assert "swarm_edges_small.svg" in earlier
 
 
 def test_no_runs_no_section() -> None:
-    assert make_results.swarm_section([]) == []
+    assert make_results.swarm_section([], decisive=True) == []
+    assert make_results.swarm_section([], decisive=False) == []
