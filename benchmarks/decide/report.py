@@ -36,6 +36,7 @@ LABELS = {
     "paper": "the paper's protocol (SGD, strict train gate)",
     "search-independent": "ablation: search with independent backward (no siblings)",
     "search-nograd": "ablation: search without gradients",
+    "search-nogate": "ablation: search without the gate (the screen decides)",
     # Peers (benchmarks/peers adapters through the decide runner's serving path).
     "textgrad": "TextGrad (TGD)",
     "copro": "DSPy COPRO",

@@ -87,12 +87,14 @@ METHODS: dict[str, dict[str, Any] | None] = {
     # semgrad's default: gradient-guided candidate search with a paired gate on validation.
     "search": {"gate": "val", "optimizer": {"method": "search"}},
     # Ablations of the default (stage 5): TextGrad-style independent backward (no siblings),
-    # and no gradients (the optimizer sees the failed examples' inputs and outputs only).
+    # no gradients (the optimizer sees the failed examples' inputs and outputs only) ...
     "search-independent": {
         "gate": "val",
         "optimizer": {"method": "search", "backward": "independent"},
     },
     "search-nograd": {"gate": "val", "optimizer": {"method": "search", "use_gradients": False}},
+    # ... and no gate: the best survivor of the screen is accepted as it is.
+    "search-nogate": {"gate": "val", "optimizer": {"method": "search", "gate": "none"}},
 }
 # Peer methods (benchmarks/peers): each runs its adapter in its own venv, through the proxy
 # in upstream mode, i.e. through `Models` like the methods above (`run_peer_cell`).

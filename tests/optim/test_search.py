@@ -211,6 +211,30 @@ def test_a_candidate_that_lost_the_screen_never_reaches_the_gate(tmp_path: Path)
         assert not any(f"word: {i}" in content for i in outside for content in asked)
 
 
+def test_without_a_gate_the_best_survivor_of_the_screen_is_accepted(tmp_path: Path) -> None:
+    """The "no gate" ablation: the screen decides. The full edit wins its screen and is
+    accepted without being scored on the gate items outside the screen; the incumbent is
+    scored only on the screen's validation items (never the whole gate)."""
+    forward = ScriptedLLM(forward_reply)
+    m = models(upper_for_final)
+    m["forward"] = forward
+    cfg = config(steps=2, optimizer={"gate": "none", "screen_size": 2})
+    result = optimize(cfg, tmp_path / "run", llms=m, splits=splits())
+    assert result.status == "finished" and result.final_test == 1.0
+    first = history(tmp_path / "run")[0]
+    assert first.accepted and first.gate is None
+    winner = next(c for c in first.candidates if c.accepted)
+    assert winner.survived and winner.gate is None
+    assert winner.decision is not None and winner.decision == winner.screen_decision
+    # The gate items outside both steps' screens were scored only by the initial scoring.
+    screened = {i for rec in history(tmp_path / "run") for i in rec.screen_items}
+    outside = {ex.id for ex in splits().gate} - screened
+    assert outside
+    text = winner.changes["final.instruction"]
+    asked = [r.messages[-1].content for r in forward.requests if text in r.messages[-1].content]
+    assert asked and not any(f"word: {i}" in c for i in outside for c in asked)
+
+
 def _trainer(tmp_path: Path, instruction: str, proposal: str, **options: Any) -> Trainer:
     graph = hint_graph(1)
     graph.nodes["final"].instruction.value = instruction  # type: ignore[union-attr]
@@ -618,8 +642,9 @@ def test_method_settings_have_their_defaults_and_errors_name_the_key() -> None:
     search = config_from_dict(base).optimizer
     assert (search.method, search.batch_size, search.gate) == ("search", 4, "early-stop")
     assert (search.candidates, search.screen_size, search.gate_margin) == (4, 8, 1)
-    with pytest.raises(ConfigError, match="optimizer"):
-        config_from_dict({**base, "optimizer": {"gate": "none"}})
+    assert config_from_dict({**base, "optimizer": {"gate": "none"}}).optimizer.gate == "none"
+    with pytest.raises(ConfigError, match="demos method always gates"):
+        config_from_dict({**base, "optimizer": {"method": "demos", "gate": "none"}})
     with pytest.raises(ConfigError, match="demos >= 1"):
         config_from_dict({**base, "optimizer": {"method": "demos", "demos": 0}})
     with pytest.raises(ConfigError, match=r"optimizer\.method"):

@@ -30,7 +30,8 @@ calls to make up for a weak optimizer model. One step:
  5. **gate**: the survivors are scored on the whole gate set, stopping a candidate as soon
     as it cannot pass (`PairedGate.hopeless`: exact); the best one that beats the
     incumbent in the paired comparison (`PairedGate`, margin or sign test) on the same
-    items is accepted, and its per-item scores become the incumbent's.
+    items is accepted, and its per-item scores become the incumbent's. With ``gate =
+    "none"`` (an ablation) the best survivor of the screen is accepted without a gate.
 
 The method ``demos`` is the same step with demonstration candidates only (no backward or
 optimizer call): draws for the output node first, then the others. Everything random is seeded by (seed, step), so a resumed run takes the
@@ -494,13 +495,24 @@ async def _incumbent_gate_scores(host: SearchHost) -> dict[str, float]:
     return {i: host.incumbent_scores[i] for i in ids}
 
 
+async def _incumbent_scores_on(host: SearchHost, items: Sequence[Example]) -> dict[str, float]:
+    """The incumbent's scores on `items` (the "no gate" ablation, whose incumbent is known
+    only on the items it was screened on): the ones not known yet are scored."""
+    missing = [ex for ex in items if ex.id not in host.incumbent_scores]
+    if missing:
+        results = await host.score(missing, what="incumbent screen")
+        host.incumbent_scores.update({r.example.id: r.score.value for r in results})
+    return {ex.id: host.incumbent_scores[ex.id] for ex in items}
+
+
 async def search_step(host: SearchHost) -> StepRecord:
     """One step of the candidate search; leaves the winner (or the incumbent) in
     `host.graph` and updates `host.best_gate` / `host.incumbent_scores` when it accepts."""
     s = _Step(host)
     cfg, step = s.cfg, s.step
+    ungated = cfg.gate == "none"  # the ablation: the screen decides, no full gate
     try:
-        incumbent = await _incumbent_gate_scores(host)
+        incumbent = {} if ungated else await _incumbent_gate_scores(host)
         wrong, right = await host.find_examples(s._rng("batch"), cfg.batch_size)
         batch = (wrong + right)[: cfg.batch_size]
         host.optimizer.score = host.best_gate
@@ -520,6 +532,8 @@ async def search_step(host: SearchHost) -> StepRecord:
         batch_ids = {r.example.id for r in batch}
         screen_val = [ex for ex in drawn if ex.id not in batch_ids]
         screen_examples = [r.example for r in batch] + screen_val
+        if ungated:
+            incumbent = await _incumbent_scores_on(host, screen_val)
         parent = {**_usable(batch), **{ex.id: incumbent[ex.id] for ex in screen_val}}
         live = [c for c in cands if c.error is None]
         for cand in live:
@@ -528,10 +542,14 @@ async def search_step(host: SearchHost) -> StepRecord:
             cand.screen_decision = PairedGate(rule="margin", margin=1).decide(cand.screen, parent)
         survivors = [live[i] for i in screen([c.screen for c in live], parent)]
 
-        # Gate: every survivor, paired against the incumbent on the same items.
+        # Gate: every survivor, paired against the incumbent on the same items; without a
+        # gate (the ablation) the best survivor of the screen is accepted as it is.
         for cand in survivors:
             cand.survived = True
-            await s.gate(cand, incumbent)
+            if ungated:
+                cand.decision = cand.screen_decision
+            else:
+                await s.gate(cand, incumbent)
         passed = [c for c in survivors if c.decision is not None and c.decision.accepted]
         winner = max(
             passed, key=lambda c: (c.decision.net if c.decision else 0, -c.index), default=None
@@ -544,9 +562,11 @@ async def search_step(host: SearchHost) -> StepRecord:
     if winner is not None:
         winner.accepted = True
         host.graph.load_state_dict({**s.incumbent, **winner.changes})
-        assert winner.gate is not None
-        host.best_gate = winner.gate.mean
-        host.incumbent_scores = dict(winner.gate.scores)
+        if winner.gate is not None:
+            host.best_gate = winner.gate.mean
+            host.incumbent_scores = dict(winner.gate.scores)
+        else:  # ungated: the new incumbent is known on its screen's validation items only
+            host.incumbent_scores = {ex.id: winner.screen[ex.id] for ex in screen_val}
     for cand in cands:
         if cand.accepted or cand.error is not None:
             continue
