@@ -45,7 +45,11 @@ LABELS = {
     "bootstrap-rs": "DSPy BootstrapFewShotWithRandomSearch",
     "trace": "Trace (OptoPrime)",
     "identity": "initial program through the peers' proxy (serving-path check)",
+    "dspy-initial": "initial program through DSPy's prompt layout (the DSPy optimizers' baseline)",
 }
+# A method whose "own initial program" is not semgrad's: the same instructions sent in its
+# library's prompt layout (TextGrad's and Trace's adapters send semgrad's messages).
+OWN_INITIAL = {m: "dspy-initial" for m in ("copro", "miprov2", "gepa", "bootstrap-rs")}
 
 
 def load_cells(task_dir: Path) -> dict[str, dict[int, dict[str, Any]]]:
@@ -68,11 +72,11 @@ def _diff(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]]) -> list[li
 
 
 def method_order(cells: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
-    """The initial program, semgrad's default and the paper's protocol, then the rest A-Z."""
-    first_three = ("initial", DEFAULT_METHOD, "paper")
-    return [m for m in first_three if cells.get(m)] + sorted(
-        m for m in cells if m not in first_three and cells[m]
-    )
+    """The methods in the order of `LABELS` (the initial program, semgrad's default, the
+    paper's protocol, the ablations, the peers, the serving-path check), unknown ones after
+    it A-Z."""
+    known = [m for m in LABELS if cells.get(m)]
+    return known + sorted(m for m in cells if m not in LABELS and cells[m])
 
 
 def plot_caption(task: str) -> list[str]:
@@ -119,7 +123,7 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
         if method == "initial":
             d_init = d_def = (float("nan"),) * 3
         else:
-            d_init = bootstrap_mean(_diff(runs, initial))
+            d_init = bootstrap_mean(_diff(runs, cells.get(OWN_INITIAL.get(method, "")) or initial))
             default = cells.get(DEFAULT_METHOD)
             d_def = (
                 bootstrap_mean(_diff(runs, default))
@@ -140,6 +144,19 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
             f"{status} | {wall} |"
         )
     lines.append("")
+    own = sorted(m for m in cells if m in OWN_INITIAL)
+    if own:
+        lines += [
+            f"Δ vs its initial of {', '.join(LABELS[m] for m in own)}: "
+            + (
+                "against the initial program through DSPy's prompt layout (`dspy-initial`), "
+                "whose own Δ is against semgrad's initial program (the effect of the layout)."
+                if cells.get("dspy-initial")
+                else "against semgrad's initial program; their own baseline (`dspy-initial`, "
+                "the initial program through DSPy's prompt layout) is not run yet."
+            ),
+            "",
+        ]
     return [*lines, *plot_caption(task)]
 
 

@@ -98,10 +98,14 @@ METHODS: dict[str, dict[str, Any] | None] = {
 }
 # Peer methods (benchmarks/peers): each runs its adapter in its own venv, through the proxy
 # in upstream mode, i.e. through `Models` like the methods above (`run_peer_cell`).
-PEER_METHODS = ("textgrad", "copro", "miprov2", "gepa", "bootstrap-rs", "trace")
+PEER_METHODS = ("textgrad", "copro", "miprov2", "gepa", "bootstrap-rs", "trace", "dspy-initial")
 # Not a method: the initial program sent through the proxy by a standard-library adapter,
 # to show that the peers' path gives semgrad's per-item results (`compare_with_initial`).
 IDENTITY = "identity"
+# Cells of an unoptimized program (one seed; status "initial"): semgrad's, the identity
+# check, and the initial program through DSPy's prompt layout (the DSPy optimizers' own
+# baseline: the same instructions in DSPy's layout answer some items differently).
+INITIAL_CELLS = ("initial", IDENTITY, "dspy-initial")
 # Which budget a request counts against, by the phase that made it.
 ROLE_OF_PHASE = {
     "forward": "forward",
@@ -501,7 +505,7 @@ async def run_peer_cell(
     refused = int(stats["phases"].get("optimize", {}).get("refused", 0))
     if refused:
         status = "budget"
-    elif method == IDENTITY and adapter_status == "ok":
+    elif method in INITIAL_CELLS and adapter_status == "ok":
         status = "initial"
     else:
         status = ADAPTER_STATUS.get(adapter_status, adapter_status)
@@ -619,7 +623,7 @@ async def main_async(args: argparse.Namespace) -> int:
             if path.exists():
                 print(f"{name}: done", flush=True)
                 continue
-            if method in ("initial", IDENTITY) and seed != args.seeds[0]:
+            if method in INITIAL_CELLS and seed != args.seeds[0]:
                 continue  # the initial program does not depend on the seed
             print(f"{name}: running", flush=True)
             if method in METHODS:

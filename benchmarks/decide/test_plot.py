@@ -159,3 +159,20 @@ def test_results_md_links_each_task_plot_and_make_results_writes_it(
         assert files[path] == report.decide_plots(tmp_path)[path]
     results_md = files[HERE.parent / "RESULTS.md"]
     assert "](decide/results/bbh-toy/accuracy_vs_requests.svg)" in results_md
+
+
+def test_a_dspy_optimizer_is_paired_against_the_initial_program_in_dspys_layout() -> None:
+    initial, dspy_initial = _cell("initial", 0, 0, 0.4), _cell("dspy-initial", 0, 0, 0.3)
+    copro = {**dspy_initial, "method": "copro", "used": {"forward": 300, "strong": 3}}
+    cells = {m["method"]: {0: m} for m in (copro, initial, dspy_initial)}
+    lines = report.task_section("bbh:toy", cells)
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in lines if line.startswith("| ")}
+    # The same per-item scores as its own baseline: Δ exactly 0, though semgrad's initial
+    # scores differently; the baseline's own Δ is against semgrad's initial.
+    assert rows["DSPy COPRO"][3] == "0.0 [0.0, 0.0]"
+    assert rows[report.LABELS["dspy-initial"]][3] != "0.0 [0.0, 0.0]"
+    assert any("(`dspy-initial`)" in line for line in lines)
+    # Listed in LABELS order: the peers after semgrad's methods, the baselines last.
+    assert report.method_order(cells) == ["initial", "copro", "dspy-initial"]
+    del cells["dspy-initial"]
+    assert any("is not run yet" in line for line in report.task_section("bbh:toy", cells))

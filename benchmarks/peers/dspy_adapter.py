@@ -1,7 +1,7 @@
 """DSPy (COPRO, MIPROv2, GEPA) on the 3-node hint graph. Run with the DSPy venv's python:
 
     ~/.cache/semgrad/peers/dspy/venv/bin/python dspy_adapter.py TASK.json OUT.json \\
-        --optimizer copro|miprov2|gepa|bootstrap-rs
+        --optimizer copro|miprov2|gepa|bootstrap-rs|none
 
 What it expresses: a `dspy.Module` with three `dspy.Predict` predictors, hint_1 and hint_2
 (``question -> hint``, max_tokens 96) and final (``question, hint_1, hint_2 -> solution``,
@@ -22,6 +22,10 @@ Budget sizing (the proxy refuses calls past the budget anyway):
 * BootstrapFewShotWithRandomSearch (``bootstrap-rs``): up to 2 bootstrapped and 2 labelled
   demos per predictor; the zero-shot and labelled-only programs plus as many bootstrapped
   candidates as the budget should cover (each scored on the validation set).
+
+``none`` runs no optimizer: the initial program is predicted on the test set through DSPy's
+prompt layout, the baseline each DSPy optimizer is paired against (the same instructions
+through semgrad's layout answer some items differently).
 
 DSPy's in-memory response cache stays on (it is part of how DSPy spends calls: unchanged
 predictors are not called again); its disk cache is off, so every call of a run reaches the
@@ -52,7 +56,7 @@ from common import (
 )
 from dspy.utils.callback import BaseCallback
 
-OPTIMIZERS = ("copro", "miprov2", "gepa", "bootstrap-rs")
+OPTIMIZERS = ("copro", "miprov2", "gepa", "bootstrap-rs", "none")
 UPSTREAM_TIMEOUT_S = 1800
 
 
@@ -201,6 +205,7 @@ def run(task: TaskFile, result: AdapterResult, optimizer: str) -> None:
         "miprov2": "MIPROv2",
         "gepa": "GEPA",
         "bootstrap-rs": "BootstrapFewShotWithRandomSearch",
+        "none": "none (the initial program)",
     }[optimizer]
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
 
@@ -248,7 +253,10 @@ def run(task: TaskFile, result: AdapterResult, optimizer: str) -> None:
     program: Any = None
     failure = ""
     try:
-        if optimizer == "copro":
+        if optimizer == "none":
+            program = student
+            result.settings = {}
+        elif optimizer == "copro":
             breadth, depth = _copro_size(task.budget, len(train))
             breadth = int(options.get("breadth", breadth))
             depth = int(options.get("depth", depth))

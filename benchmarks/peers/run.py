@@ -86,6 +86,9 @@ METHODS: dict[str, Method] = {
         "bootstrap-rs", "dspy", "dspy_adapter.py", ("--optimizer", "bootstrap-rs")
     ),
     "trace": Method("trace", "trace", "trace_adapter.py"),
+    # Not an optimizer: the initial program through DSPy's own prompt layout, the baseline
+    # the DSPy optimizers are paired against.
+    "dspy-initial": Method("dspy-initial", "dspy", "dspy_adapter.py", ("--optimizer", "none")),
 }
 # Not an optimizer: semgrad's own initial prompts sent through the proxy (the decide
 # runner's one-serving-path check; standard library only, so it runs in any Python).
