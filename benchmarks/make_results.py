@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "decide"))
 from report import decide_plots, decide_section
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 PAPER_ORDER = ["initial", "sgd", "sgd-val", "sgd-early", "independent", "no-gate", "no-gradients"]
 PAPER_LABELS = {
     "initial": "initial graph (no optimization)",
@@ -550,6 +551,25 @@ def replay_decide_cells() -> int:
     return bad
 
 
+def replay_swarm() -> int:
+    """Re-run every committed swarm seed and agents probe from its request log alone
+    (`swarm/run.py --replay`); non-zero if any per-item result differs. Without the task's
+    data they are skipped, saying so."""
+    import subprocess
+
+    bad = 0
+    for name, rs in swarm_groups(load(HERE / "swarm" / "results")).items():
+        runs = [r for r in rs if "seed" in r]
+        if not runs:
+            continue
+        config = runs[0].get("config_path", "configs/swarm-adversarial.toml")
+        seeds = ",".join(str(r["seed"]) for r in runs)
+        cmd = [sys.executable, str(HERE / "swarm" / "run.py"), "--config", str(ROOT / config)]
+        print(f"swarm {name}: replay", flush=True)
+        bad += subprocess.run([*cmd, "--seeds", seeds, "--replay"]).returncode != 0
+    return bad
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -557,8 +577,8 @@ if __name__ == "__main__":
     ap.add_argument(
         "--replay",
         action="store_true",
-        help="first re-run every decide cell from its committed request log (no model) and "
-        "fail if any per-item result differs",
+        help="first re-run every decide cell and swarm run from its committed request log "
+        "(no model) and fail if any per-item result differs",
     )
     ap.add_argument(
         "--check",
@@ -568,6 +588,8 @@ if __name__ == "__main__":
     opts = ap.parse_args()
     if opts.replay and replay_decide_cells():
         sys.exit("a decide cell did not replay to its committed results")
+    if opts.replay and replay_swarm():
+        sys.exit("a swarm run did not replay to its committed results")
     changed = main()
     if opts.check and changed:
         names = ", ".join(str(p.relative_to(HERE)) for p in changed)

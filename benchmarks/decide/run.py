@@ -64,7 +64,7 @@ from semgrad.graph.core import Graph
 from semgrad.llm.cache import Cache, CachedLLM
 from semgrad.llm.factory import close_client
 from semgrad.llm.local import LocalLLM
-from semgrad.llm.record import LogEntry, RecordingLLM, RequestLog
+from semgrad.llm.record import LogEntry, NoModel, RecordingLLM, RequestLog
 from semgrad.llm.retry import RetryingLLM, RetryPolicy
 from semgrad.llm.types import LLM, Request, Response, Wrapper
 from semgrad.optim.config import config_from_dict
@@ -781,22 +781,9 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
     return 1 if bad else 0
 
 
-class _NoModel:
-    """Stands in for a model in a replay: the replay-only cache answers, or fails."""
-
-    def __init__(self, model: str) -> None:
-        self.model = model
-
-    async def complete(self, request: Request) -> Response:
-        raise RuntimeError("a replay must never call a model")
-
-    async def aclose(self) -> None:
-        return None
-
-
 def replay_models(cache: Cache) -> Models:
     """The same path with no model behind the cache: nothing is ever loaded."""
-    return Models(cache, {"forward": _NoModel(FORWARD_MODEL), "strong": _NoModel(STRONG_MODEL)})
+    return Models(cache, {"forward": NoModel(FORWARD_MODEL), "strong": NoModel(STRONG_MODEL)})
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

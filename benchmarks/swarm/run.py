@@ -10,6 +10,14 @@ edges, and the spend. It also scores every agent alone on the test split
 config's (fixed split seed), the same for every seed; the seed changes the sampled graphs.
 The agents' prompts do not depend on the edges, so each (agent, example) pair is one model
 call for all seeds: after the first seed the runs are answered from the cache.
+
+Each results file has a compressed log of the requests and replies of its run beside it
+(``<name>__seed<k>.requests.jsonl.gz``, cache hits included). ``--replay`` re-runs every
+committed seed and the agents probe from their logs alone (no model; the task's data
+directory is needed) and fails if a per-item test score or an edge probability differs.
+``--relog`` writes the log of a results file committed without one by running it again,
+in a scratch directory, through the cache that answered it (every request a hit); the log
+is kept only if that run gives the committed results.
 """
 
 from __future__ import annotations
@@ -18,11 +26,17 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from semgrad.errors import DataError
 from semgrad.evaluation.evaluator import aevaluate
+from semgrad.llm.cache import Cache, CachedLLM
+from semgrad.llm.record import NoModel, RequestLog
+from semgrad.llm.types import LLM
 from semgrad.optim.config import RunConfig, load_config
 from semgrad.optim.records import InitialScored, ProgressEvent, StepFinished, read_history
 from semgrad.optim.runfiles import atomic_write_json
@@ -43,8 +57,17 @@ def seeded(config: RunConfig, seed: int) -> RunConfig:
     )
 
 
-async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
+async def run_seed(
+    config: RunConfig,
+    run_dir: Path,
+    log: RequestLog | None = None,
+    llms: Mapping[str, LLM] | None = None,
+    *,
+    verbose: bool = True,
+) -> dict[str, Any]:
     def progress(event: ProgressEvent) -> None:
+        if not verbose:
+            return
         if isinstance(event, InitialScored):
             print(f"    initial gate {event.gate:.3f} test {event.test}", flush=True)
         elif isinstance(event, StepFinished) and event.record.kind == "edges":
@@ -52,7 +75,7 @@ async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
             probs = " ".join(f"{k.split('->')[0]}={v:.2f}" for k, v in r.edge_probabilities.items())
             print(f"    step {r.step}: {probs}", flush=True)
 
-    trainer = Trainer.from_config(config, run_dir, progress=progress)
+    trainer = Trainer.from_config(config, run_dir, progress=progress, request_log=log, llms=llms)
     try:
         t0 = time.perf_counter()
         result = await trainer.run(resume=(run_dir / "checkpoint.json").exists())
@@ -80,7 +103,7 @@ async def run_seed(config: RunConfig, run_dir: Path) -> dict[str, Any]:
         **paired,
         "spend": result.spend,
         "wall_s": round(wall, 1),
-        "run_dir": str(run_dir.relative_to(ROOT)),
+        "run_dir": _shown(run_dir),
         "date": time.strftime("%Y-%m-%d"),
     }
 
@@ -102,9 +125,14 @@ async def paired_test_scores(trainer: Trainer) -> dict[str, list[float]]:
     return out
 
 
-async def score_agents(config: RunConfig, run_dir: Path) -> dict[str, Any]:
+async def score_agents(
+    config: RunConfig,
+    run_dir: Path,
+    log: RequestLog | None = None,
+    llms: Mapping[str, LLM] | None = None,
+) -> dict[str, Any]:
     """Each agent alone (only its edge to the decision kept) on the test split."""
-    trainer = Trainer.from_config(config, run_dir)
+    trainer = Trainer.from_config(config, run_dir, request_log=log, llms=llms)
     assert trainer.edge_step is not None
     try:
         swarm = trainer.edge_step.swarm
@@ -131,6 +159,55 @@ async def score_agents(config: RunConfig, run_dir: Path) -> dict[str, Any]:
     }
 
 
+# What a replay (or a relog) must reproduce: per item, per step and per agent.
+SEED_KEYS = ("test_ids", "initial_test_scores", "final_test_scores", "probabilities_by_step")
+AGENT_KEYS = ("test_size", "agents", "all_edges_accuracy")
+
+
+def log_path(results: Path) -> Path:
+    return results.with_name(results.name.removesuffix(".json") + ".requests.jsonl.gz")
+
+
+def differences(a: dict[str, Any], b: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    return [k for k in keys if k in b and json.dumps(a.get(k)) != json.dumps(b[k])]
+
+
+def again(config: RunConfig, probe: bool, log: RequestLog | None, llms: Any) -> dict[str, Any]:
+    """The seed's run (or the agents probe) once more in a scratch run directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if probe:
+            return asyncio.run(score_agents(config, Path(tmp) / "run", log, llms))
+        return asyncio.run(run_seed(config, Path(tmp) / "run", log, llms, verbose=False))
+
+
+def replay_file(config: RunConfig, path: Path, probe: bool) -> list[str]:
+    """Re-run one results file from its log alone; what differs (empty: it matches)."""
+    committed = json.loads(path.read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Cache(Path(tmp) / "replay.sqlite")
+        RequestLog.read(log_path(path)).fill_cache(cache)
+        cache.close()
+        replay = Cache(Path(tmp) / "replay.sqlite", mode="replay-only")
+        try:
+            models = {r: config.models.role(r).model for r in ("forward", "backward", "optimizer")}
+            llms = {role: CachedLLM(NoModel(m), replay) for role, m in models.items()}
+            record = again(config, probe, None, llms)
+        finally:
+            replay.close()
+    return differences(record, committed, AGENT_KEYS if probe else SEED_KEYS)
+
+
+def relog_file(config: RunConfig, path: Path, probe: bool) -> list[str]:
+    """Write the log of a results file committed without one (see the module docstring)."""
+    committed = json.loads(path.read_text())
+    log = RequestLog()
+    record = again(config, probe, log, None)
+    differs = differences(record, committed, AGENT_KEYS if probe else SEED_KEYS)
+    if not differs:
+        log.write(log_path(path))
+    return differs
+
+
 def _shown(path: Path) -> str:
     """The config's path as a command in RESULTS.md shows it: relative to the repository."""
     try:
@@ -144,30 +221,54 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=str(ROOT / "configs" / "swarm-adversarial.toml"))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--replay", action="store_true", help="re-run the results from their logs")
+    p.add_argument("--relog", action="store_true", help="write the logs of results without one")
     args = p.parse_args(argv)
     base = load_config(args.config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
-        config = seeded(base, seed)
-        path = out / f"{base.name}__seed{seed}.json"
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    files = [(seeded(base, s), out / f"{base.name}__seed{s}.json", False) for s in seeds]
+    files.append((seeded(base, 0), out / f"{base.name}__agents.json", True))
+    if args.replay or args.relog:
+        bad = 0
+        for config, path, probe in files:
+            if not path.exists() or (args.replay and not log_path(path).exists()):
+                continue
+            if args.relog and log_path(path).exists():
+                continue
+            try:
+                differs = (replay_file if args.replay else relog_file)(config, path, probe)
+            except DataError as exc:
+                # The task's data is needed (the vote's answers are scored against targets
+                # the results do not store); users and CI may not have it.
+                print(f"{path.name}: skipped, no task data: {exc}", flush=True)
+                continue
+            bad += bool(differs)
+            verdict = "matches" if not differs else f"DIFFERS in {', '.join(differs)}"
+            print(f"{path.name}: {'replay' if args.replay else 'relog'} {verdict}", flush=True)
+        return 1 if bad else 0
+    for config, path, _ in files[:-1]:
         if path.exists():
             print(f"= {path.name} (done)", flush=True)
             continue
-        print(f"> {base.name} seed {seed} {time.strftime('%H:%M:%S')}", flush=True)
-        record = asyncio.run(run_seed(config, HERE / "runs" / config.name))
+        print(f"> {base.name} seed {config.seed} {time.strftime('%H:%M:%S')}", flush=True)
+        log = RequestLog()
+        record = asyncio.run(run_seed(config, HERE / "runs" / config.name, log))
         record["config_path"] = _shown(Path(args.config))
+        log.write(log_path(path))
         atomic_write_json(path, record)
         kept = ", ".join(record["edges"]["kept"]) or "none"
         print(
             f"  test {record['initial_test']:.3f} -> {record['final_test']:.3f}; kept {kept}",
             flush=True,
         )
-    agents = out / f"{base.name}__agents.json"
+    config, agents, _ = files[-1]
     if not agents.exists():
-        config = seeded(base, 0)
-        probe = asyncio.run(score_agents(config, HERE / "runs" / f"{base.name}-agents"))
-        atomic_write_json(agents, {"name": base.name, **probe})
+        log = RequestLog()
+        scored = asyncio.run(score_agents(config, HERE / "runs" / f"{base.name}-agents", log))
+        log.write(log_path(agents))
+        atomic_write_json(agents, {"name": base.name, **scored})
     print(
         json.dumps(
             {

@@ -380,3 +380,41 @@ def test_a_budget_stop_during_the_gate_keeps_the_incumbent(tmp_path: Path) -> No
     assert result.graph is not None and "UPPERCASE" not in result.graph.state_dict()[
         "final.instruction"
     ]
+
+
+def test_a_request_log_holds_every_request_of_the_run_and_replays_it(tmp_path: Path) -> None:
+    import asyncio
+
+    from semgrad.llm.cache import Cache, CachedLLM
+    from semgrad.llm.record import RequestLog
+    from semgrad.optim.trainer import Trainer
+
+    async def run(llms: dict[str, object], run_dir: Path, log: RequestLog | None) -> object:
+        trainer = Trainer(
+            *_model_and_splits(), run_dir, config=config(), llms=llms, request_log=log  # type: ignore[arg-type]
+        )
+        try:
+            return await trainer.run()
+        finally:
+            await trainer.aclose()
+
+    scripted = models()
+    log = RequestLog()
+    first = asyncio.run(run(scripted, tmp_path / "a", log))  # type: ignore[arg-type]
+    assert len(log) == sum(len(m.requests) for m in scripted.values()) > 0
+    # The run again from its log alone: a replay-only cache, no model behind it.
+    log.fill_cache(Cache(tmp_path / "log.sqlite"))
+    replay = Cache(tmp_path / "log.sqlite", mode="replay-only")
+    nomodel = {role: CachedLLM(ScriptedLLM(_never, model=m.model), replay) for role, m in scripted.items()}
+    again = asyncio.run(run(nomodel, tmp_path / "b", None))  # type: ignore[arg-type]
+    assert (again.initial_test, again.final_test) == (first.initial_test, first.final_test)  # type: ignore[attr-defined]
+
+
+def _never(request: Request) -> str:
+    raise AssertionError("a replay must never reach a model")
+
+
+def _model_and_splits() -> tuple[object, Splits]:
+    from semgrad.graph.builders import hint_graph
+
+    return hint_graph(2), splits()

@@ -27,7 +27,7 @@ from semgrad.errors import DataError
 from semgrad.llm.cache import Cache
 from semgrad.llm.types import LLM, Request, Response, Usage, Wrapper, canonical_json
 
-__all__ = ["LogEntry", "RecordingLLM", "RequestLog"]
+__all__ = ["LogEntry", "NoModel", "RecordingLLM", "RequestLog"]
 
 
 @dataclass(frozen=True)
@@ -166,3 +166,17 @@ class RecordingLLM(Wrapper):
             )
         )
         return response
+
+
+class NoModel:
+    """A model that is never there: the client behind a replay-only cache (a replay from a
+    `RequestLog`), which answers every request the log holds; one it lacks fails here."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    async def complete(self, request: Request) -> Response:
+        raise RuntimeError(f"a replay must never call a model ({self.model}, node {request.node})")
+
+    async def aclose(self) -> None:
+        return None

@@ -47,6 +47,7 @@ from semgrad.llm.budget import Budget
 from semgrad.llm.cache import Cache
 from semgrad.llm.factory import close_client
 from semgrad.llm.meter import Meter, MeterSnapshot, Spend
+from semgrad.llm.record import RecordingLLM, RequestLog
 from semgrad.llm.stack import build_llm, build_stack
 from semgrad.llm.types import ALL_PHASES, LLM, PHASES
 from semgrad.optim.config import ModelsConfig, OptimizerConfig, RunConfig, config_from_dict
@@ -182,13 +183,16 @@ class Trainer:
         budget_overrides: Mapping[str, int] | None = None,
         progress: Progress = quiet,
         max_error_rate: float = 0.0,
+        request_log: RequestLog | None = None,
     ) -> None:
         """`model` is a graph, or a swarm whose edges are learned too (`config.edges`).
         `config` holds the loop's settings (steps, seed, [optimizer], [edges], budget,
         models.concurrency) and is what config.json records. `llms` are raw clients by
         role (wrapped with the run's meter and budget); without them the models
         `config.models` names are built. `optimizer` defaults to the one `[optimizer]`
-        names, over the model's parameters. `max_error_rate`: see `_check_failed_calls`."""
+        names, over the model's parameters. `max_error_rate`: see `_check_failed_calls`.
+        `request_log` receives every request of the run and its reply, cache hits included
+        (`RecordingLLM`, outermost): what a replay of the run needs."""
         if not 0.0 <= max_error_rate <= 1.0:
             raise ConfigError(f"max_error_rate must be in [0, 1], got {max_error_rate}")
         self.max_error_rate = max_error_rate
@@ -203,6 +207,9 @@ class Trainer:
         self._clients: list[LLM] = []
         self._cache: Cache | None = None
         self.llms = self._wrap(llms) if llms is not None else self._build_llms(config.models)
+        if request_log is not None:
+            recorded = {id(llm): RecordingLLM(llm, request_log) for llm in self.llms.values()}
+            self.llms = {role: recorded[id(llm)] for role, llm in self.llms.items()}
         if "teacher" not in self.llms and "backward" in self.llms:
             self.llms["teacher"] = self.llms["backward"]  # the teacher is the backward model
         self.ctx = RunContext(
@@ -253,6 +260,7 @@ class Trainer:
         budget_overrides: Mapping[str, int] | None = None,
         progress: Progress = quiet,
         max_error_rate: float = 0.0,
+        request_log: RequestLog | None = None,
     ) -> Trainer:
         """The trainer for a TOML config (`load_config`) or a run's config.json
         (`load_run_config`). `llms`, `splits` or `metric` replace what the config names."""
@@ -265,6 +273,7 @@ class Trainer:
             budget_overrides=budget_overrides,
             progress=progress,
             max_error_rate=max_error_rate,
+            request_log=request_log,
         )
 
     def _build_llms(self, models: ModelsConfig) -> dict[str, LLM]:
