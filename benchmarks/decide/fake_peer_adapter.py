@@ -3,7 +3,7 @@
     python fake_peer_adapter.py TASK.json OUT.json
 
 Optimize phase: the final node's prompt for the first 4 validation items, then 2 of them
-again (cache hits, still counted), then requests to the strong model until the proxy
+again (cache hits of the cell's own requests: not counted again), then requests to the strong model until the proxy
 refuses one for the budget, taking the last ``<improved>`` reply as its final instruction,
 then one more forward request (refused too: a phase stops at its first refusal). Test
 phase: every test item's final prompt with that instruction. Notes say what it saw.

@@ -129,19 +129,71 @@ class MissIsBudget(Wrapper):
             raise BudgetExceededError("requests (replayed budget stop)", 0, 0) from None
 
 
-class RequestBudget(Wrapper):
-    """Counts every request of one role, cache hits included, and refuses the request
-    that would pass the limit (`BudgetExceededError`: the trainer stops cleanly)."""
+class SeenRequests:
+    """The requests a cell has counted (their cache keys), by role. With a `path` each key
+    is appended to that file as it is counted, so a resumed cell goes on counting where it
+    stopped (a torn last line is ignored)."""
 
-    def __init__(self, inner: LLM, role: str, limit: int, used: dict[str, int]) -> None:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.keys: set[str] = set()
+        self.counts = {"forward": 0, "strong": 0}
+        if path is not None and path.exists():
+            text = path.read_text()
+            for line in text.splitlines():
+                role, _, key = line.partition(" ")
+                if role in self.counts and len(key) == 64 and key not in self.keys:
+                    self.keys.add(key)
+                    self.counts[role] += 1
+            if text and not text.endswith("\n"):  # drop the torn line before appending
+                path.write_text(text[: text.rfind("\n") + 1])
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.keys
+
+    def add(self, role: str, key: str) -> None:
+        self.keys.add(key)
+        self.counts[role] += 1
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(f"{role} {key}\n")
+
+
+class RequestBudget(Wrapper):
+    """Counts the requests of one role, cache hits included, and refuses the request that
+    would pass the limit (`BudgetExceededError`: the trainer stops cleanly).
+
+    With `seen` (distinct counting, the default since 2026-12-02), an exact repeat of a
+    request the cell has already made is passed on without counting: any in-memory cache
+    answers it (DSPy's answers it before the proxy sees it, so the peers' counts were of
+    distinct requests already), while a hit of a request made by another cell or seed
+    still counts. Without `seen`, every request counts (how the first cells were run)."""
+
+    def __init__(
+        self,
+        inner: LLM,
+        role: str,
+        limit: int,
+        used: dict[str, int],
+        seen: SeenRequests | None = None,
+    ) -> None:
         super().__init__(inner)
-        self.role, self.limit, self.used = role, limit, used
+        self.role, self.limit, self.used, self.seen = role, limit, used, seen
 
     async def complete(self, request: Request) -> Response:
+        if self.seen is None:
+            self._count()
+        else:
+            key = request.cache_key(self.model)
+            if key not in self.seen:
+                self._count()
+                self.seen.add(self.role, key)
+        return await self._inner.complete(request)
+
+    def _count(self) -> None:
         if self.used[self.role] >= self.limit:
             raise BudgetExceededError(f"{self.role} requests", self.limit, self.used[self.role])
         self.used[self.role] += 1
-        return await self._inner.complete(request)
 
 
 def _maybe_miss_is_budget(llm: LLM, args: argparse.Namespace) -> LLM:
@@ -213,6 +265,9 @@ def cell_fields(
         "status": status,
         "sizes": {"train": len(splits.train), "gate": len(splits.gate), "test": len(test)},
         "budget": {"forward": args.forward_budget, "strong": args.strong_budget},
+        # "distinct": a repeat of a request the cell already made is not counted again;
+        # "every": every request counted (the first cells; `RequestBudget`).
+        "counting": args.counting,
         "used": used,
         "requests": _usage_by_role(RequestLog(logs[0])),
         "test_requests": _usage_by_role(RequestLog(logs[1])),
@@ -343,13 +398,28 @@ async def run_cell(
     if spec is not None:
         run_dir = args.runs / task.replace(":", "-") / cell_name(method, seed)
         resume = (run_dir / "checkpoint.json").exists()
-        if resume:  # requests already made count against the budget (from the checkpoint)
+        seen = None
+        if args.counting == "distinct":
+            # Requests already counted stay counted (and their repeats free) on a resume.
+            run_dir.mkdir(parents=True, exist_ok=True)
+            seen_file = run_dir / "counted_requests.txt"
+            if resume and not seen_file.exists():
+                raise SystemExit(
+                    f"{run_dir} was started by an older runner that counted every request; "
+                    "delete it to start the cell again (its requests are cached), or pass "
+                    "--counting every"
+                )
+            seen = SeenRequests(seen_file)
+            used.update(seen.counts)
+        elif resume:  # requests already made count against the budget (from the checkpoint)
             state = json.loads((run_dir / "checkpoint.json").read_text())
             for phase, s in state.get("spend", {}).items():
                 used[ROLE_OF_PHASE.get(phase, phase)] += int(s.get("requests", 0))
         limits = {"forward": args.forward_budget, "strong": args.strong_budget}
         llms = {
-            role: RequestBudget(_maybe_miss_is_budget(models.llm(r, log), args), r, limits[r], used)
+            role: RequestBudget(
+                _maybe_miss_is_budget(models.llm(r, log), args), r, limits[r], used, seen
+            )
             for role, r in (
                 ("forward", "forward"),
                 ("backward", "strong"),
@@ -462,8 +532,10 @@ async def run_peer_cell(
     used = {"forward": 0, "strong": 0}
     limits = {"forward": args.forward_budget, "strong": args.strong_budget}
 
+    seen = SeenRequests() if args.counting == "distinct" else None
+
     def budgeted(role: str) -> LLM:
-        return RequestBudget(models.llm(role, opt_log), role, limits[role], used)
+        return RequestBudget(models.llm(role, opt_log), role, limits[role], used, seen)
 
     routes = {
         "optimize": {
@@ -761,6 +833,7 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
                     **vars(args),
                     "runs": Path(tmp) / "runs",
                     "replay_budget_stop": record["status"] == "budget",
+                    "counting": record.get("counting", "every"),
                 }
             )
             try:
@@ -805,6 +878,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--optimizer-max-tokens", type=int, default=512, help="peers' strong calls")
     ap.add_argument("--timeout", type=float, default=8 * 3600, help="wall seconds per peer cell")
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE for peer adapters")
+    ap.add_argument(
+        "--counting",
+        choices=("distinct", "every"),
+        default="distinct",
+        help="how the budgets count a cell's requests (cache hits always count): 'distinct' "
+        "does not count a repeat of a request the cell already made (the default), 'every' "
+        "counts every request (how the first cells were run)",
+    )
     ap.add_argument(
         "--fake",
         action="store_true",

@@ -58,7 +58,14 @@ def test_a_paper_cell_stops_at_its_budget_and_replays_from_its_log(
     assert paper["status"] == "budget"
     assert paper["used"]["forward"] <= 3000 and paper["used"]["strong"] <= 12
     assert paper["steps"] and paper["steps"][0]["gate_scores"]  # at least one step gated
-    assert paper["requests"]["forward"]["requests"] == paper["used"]["forward"]
+    # The budget counts distinct requests: the cell's repeats of its own requests (cache
+    # hits, logged) are free, so it sent more than it counted.
+    from semgrad.llm.record import RequestLog
+
+    log = RequestLog.read(out / "paper__seed0.requests.jsonl.gz")
+    sent = paper["requests"]["forward"]["requests"]
+    forward = [e for e in log if runner.ROLE_OF_PHASE.get(e.phase) == "forward"][:sent]
+    assert paper["used"]["forward"] == len({e.key for e in forward}) < sent
     assert len(paper["test_scores"]) == len(initial["test_scores"]) == 200
     assert (out / "paper__seed0.requests.jsonl.gz").exists()
     # Replay from the logs alone: no model behind the cache, the same per-item scores.
@@ -67,9 +74,6 @@ def test_a_paper_cell_stops_at_its_budget_and_replays_from_its_log(
     # Without the task's data the replay checks the committed replies against the log.
     args.data_dir = tmp_path / "no-data-here"
     assert asyncio.run(runner.main_async(args)) == 0
-    from semgrad.llm.record import RequestLog
-
-    log = RequestLog.read(out / "paper__seed0.requests.jsonl.gz")
     assert runner.check_from_log(paper, log) == []
     forged = {**paper, "test_scores": [1.0 - paper["test_scores"][0], *paper["test_scores"][1:]]}
     [problem] = runner.check_from_log(forged, log)
@@ -119,3 +123,16 @@ def test_gsm8k_splits_are_cut_to_50_50_200(monkeypatch: pytest.MonkeyPatch) -> N
     assert sizes == {"train": 50, "val": 50, "test": 200}
     # Other tasks keep the splits their loader carved.
     assert len(runner.load_part("bbh:toy", "test", None).examples) == 1000
+
+
+def test_counted_requests_survive_a_resume_and_repeats_are_free(tmp_path: Path) -> None:
+    runner = _load_runner()
+    seen = runner.SeenRequests(tmp_path / "counted_requests.txt")
+    seen.add("forward", "a" * 64)
+    seen.add("strong", "b" * 64)
+    with (tmp_path / "counted_requests.txt").open("a") as f:
+        f.write("forward cc")  # a torn last line (killed mid-write) is ignored
+    again = runner.SeenRequests(tmp_path / "counted_requests.txt")
+    assert again.counts == {"forward": 1, "strong": 1} and "a" * 64 in again
+    again.add("forward", "d" * 64)
+    assert runner.SeenRequests(tmp_path / "counted_requests.txt").counts["forward"] == 2

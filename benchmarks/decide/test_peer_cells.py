@@ -62,8 +62,9 @@ def test_a_peer_cell_is_budgeted_by_role_refused_scored_and_replayed(
     out = tmp_path / "results" / "arith"
     cell = json.loads((out / "fake__seed0.json").read_text())
     assert all(name in cell for name in REPORT_FIELDS)
-    # 4 prompts, 2 of them again (cache hits, counted), 3 strong requests, then refused.
-    assert cell["used"] == {"forward": 6, "strong": 3}
+    # 4 prompts, 2 of them again (cache hits of the cell's own requests: sent, logged, not
+    # counted again), 3 strong requests, then refused.
+    assert cell["used"] == {"forward": 4, "strong": 3} and cell["counting"] == "distinct"
     assert cell["requests"]["forward"]["requests"] == 6
     assert cell["requests"]["forward"]["cache_hits"] == 2
     assert cell["requests"]["strong"]["requests"] == 3
