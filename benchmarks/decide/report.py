@@ -13,6 +13,7 @@ Per task it also draws test accuracy against the forward requests each cell used
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import sys
@@ -52,12 +53,40 @@ LABELS = {
 OWN_INITIAL = {m: "dspy-initial" for m in ("copro", "miprov2", "gepa", "bootstrap-rs")}
 
 
+# The budget role of a logged request's phase (decide/run.py's ROLE_OF_PHASE).
+ROLE_OF_PHASE = {
+    "forward": "forward",
+    "evaluation": "forward",
+    "backward": "strong",
+    "optimizer": "strong",
+    "teacher": "strong",
+}
+
+
 def load_cells(task_dir: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    """The cells of a task by method and seed. A cell run counting every request (no
+    "counting" field) gets "distinct_used": its distinct requests by role, from its log."""
     cells: dict[str, dict[int, dict[str, Any]]] = {}
     for path in sorted(task_dir.glob("*__seed*.json")):
         record = json.loads(path.read_text())
+        log = path.with_name(path.name.removesuffix(".json") + ".requests.jsonl.gz")
+        if record.get("counting", "every") == "every" and log.exists():
+            record["distinct_used"] = distinct_used(record, log)
         cells.setdefault(record["method"], {})[int(record["seed"])] = record
     return cells
+
+
+def distinct_used(record: dict[str, Any], log: Path) -> dict[str, int]:
+    """Distinct requests among the `used` ones of each role (the first in the log: the
+    optimization's; the test scoring's follow them)."""
+    keys: dict[str, list[str]] = {"forward": [], "strong": []}
+    with gzip.open(log, "rt", encoding="utf-8") as f:
+        for line in f:
+            entry = json.loads(line)
+            role = ROLE_OF_PHASE.get(entry.get("phase", ""), "forward")
+            keys[role].append(entry["key"])
+    used = record.get("used", {})
+    return {role: len(set(k[: int(used.get(role, 0))])) for role, k in keys.items()}
 
 
 def _diff(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]]) -> list[list[float]]:
@@ -69,6 +98,16 @@ def _diff(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]]) -> list[li
             raise ValueError(f"{rec['method']} and {other['method']} differ in test items")
         rows.append([x - y for x, y in zip(rec["test_scores"], other["test_scores"], strict=True)])
     return rows
+
+
+def _used(record: dict[str, Any], role: str) -> str:
+    """Requests used of a role; a cell that counted every request is marked † with its
+    distinct count."""
+    n = record.get("used", {}).get(role, 0)
+    distinct = record.get("distinct_used")
+    if distinct is None or not n:
+        return str(n)
+    return f"{n}† ({distinct[role]} distinct)"
 
 
 def method_order(cells: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
@@ -130,10 +169,9 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
                 if default and method != DEFAULT_METHOD
                 else (float("nan"),) * 3
             )
-        used = [r.get("used", {}) for r in runs.values()]
         budget = next(iter(runs.values())).get("budget", {})
-        fwd = "/".join(str(u.get("forward", 0)) for u in used)
-        strong = "/".join(str(u.get("strong", 0)) for u in used)
+        fwd = "/".join(_used(r, "forward") for _, r in sorted(runs.items()))
+        strong = "/".join(_used(r, "strong") for _, r in sorted(runs.items()))
         status = "/".join(r.get("status", "") for _, r in sorted(runs.items()))
         wall = "/".join(f"{r['wall_s'] / 60:.0f}" for _, r in sorted(runs.items()))
         lines.append(
@@ -144,6 +182,13 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
             f"{status} | {wall} |"
         )
     lines.append("")
+    if any("distinct_used" in r for runs in cells.values() for r in runs.values()):
+        lines += [
+            "† run counting every request, the cell's repeats of its own requests included "
+            "(the first cells); in brackets the distinct requests among them, what the "
+            "budget counts now.",
+            "",
+        ]
     own = sorted(m for m in cells if m in OWN_INITIAL)
     if own:
         lines += [

@@ -10,7 +10,9 @@ remaining item as test, carved once with split seed 0). The embedded models answ
 one path, `LocalLLM` with one slot and the prompt cache off (deterministic: the same
 request gets the same reply), behind one response cache shared by all cells.
 
-Budgets count **requests, cache hits included**, by role: `forward` (the 0.5B: the
+Budgets count **distinct requests, cache hits included**, by role (a cell's repeat of a
+request it already made is sent and logged but not counted again; `RequestBudget`,
+``--counting``): `forward` (the 0.5B: the
 method's forward passes, its gate and screen scoring, its initial scoring) and `strong`
 (the 1.5B: backward, optimizer and teacher calls). A method stops when either is spent; its last
 incumbent is its final program. Test scoring is outside the budget and the same for every

@@ -296,7 +296,7 @@ def trainer_run(trainer: Trainer) -> Any:
 # -- budgets in requests ---------------------------------------------------------------------
 
 
-def test_request_budgets_count_cache_hits(tmp_path: Path) -> None:
+def test_request_budgets_count_cache_hits_but_not_a_runs_repeats(tmp_path: Path) -> None:
     import asyncio
 
     from semgrad.errors import BudgetExceededError
@@ -305,7 +305,7 @@ def test_request_budgets_count_cache_hits(tmp_path: Path) -> None:
     from semgrad.llm.meter import Meter
     from semgrad.llm.stack import build_llm
 
-    budget = Budget({"requests.forward": 3, "requests.strong": 1})
+    budget = Budget({"requests.forward": 2, "requests.strong": 1})
     client = ScriptedLLM(lambda r: "ok")
     cache = Cache(tmp_path / "cache.sqlite")
     llm = build_llm(client, cache=cache, meter=Meter(), budget=budget, retry=None)
@@ -313,18 +313,31 @@ def test_request_budgets_count_cache_hits(tmp_path: Path) -> None:
 
     async def go() -> None:
         for _ in range(3):
-            await llm.complete(forward)  # one call, then two cache hits
+            await llm.complete(forward)  # one call, then two repeats of it: counted once
+        await llm.complete(Request.chat("another question", phase="forward"))
         with pytest.raises(BudgetExceededError, match=r"requests\.forward"):
-            await llm.complete(forward)
+            await llm.complete(Request.chat("a third question", phase="forward"))
+        await llm.complete(forward)  # a repeat is never refused: it costs nothing new
         await llm.complete(Request.chat("improve", phase="optimizer"))
         with pytest.raises(BudgetExceededError, match=r"requests\.strong"):
-            await llm.complete(Request.chat("improve", phase="optimizer"))
+            await llm.complete(Request.chat("improve more", phase="optimizer"))
 
     asyncio.run(go())
+    assert len(client.requests) == 3  # the model was called once per distinct request
+    assert budget.spent["requests.forward"] == 2 and budget.spent["requests.strong"] == 1
+    assert budget.spent["requests"] == 3
+    # Another run over the same (now warm) cache: a hit of a request it never made counts.
+    other = Budget({"requests.forward": 1})
+    again = build_llm(client, cache=cache, meter=Meter(), budget=other, retry=None)
+
+    async def go_again() -> None:
+        await again.complete(forward)
+        with pytest.raises(BudgetExceededError, match=r"requests\.forward"):
+            await again.complete(Request.chat("another question", phase="forward"))
+
+    asyncio.run(go_again())
     cache.close()
-    assert len(client.requests) == 2  # the model was called once per distinct request
-    assert budget.spent["requests.forward"] == 3 and budget.spent["requests.strong"] == 1
-    assert budget.spent["requests"] == 4
+    assert len(client.requests) == 3 and other.spent["requests.forward"] == 1
 
 
 def test_a_request_budget_stops_the_run_and_resume_continues(tmp_path: Path) -> None:
@@ -336,6 +349,8 @@ def test_a_request_budget_stops_the_run_and_resume_continues(tmp_path: Path) -> 
     state = json.loads((run_dir / "checkpoint.json").read_text())
     assert state["status"] == "budget"
     assert 0 < state["budget_spent"]["requests.forward"] <= 60
+    # The counted requests are checkpointed: their repeats stay free after the resume.
+    assert len(state["counted_requests"]) == state["budget_spent"]["requests"]
     # What it used is reported: requests by phase, cache hits included.
     assert result.spend["evaluation"]["requests"] > 0
     more = optimize(

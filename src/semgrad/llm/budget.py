@@ -18,12 +18,17 @@ Limits are named ``calls`` / ``tokens`` (all phases) or ``<phase>.calls`` /
 ``<phase>.tokens`` (``forward``, ``backward``, ``optimizer``, ``evaluation``, ``edges``,
 ``teacher``).
 
-Budgets in **requests** count every request, cache hits included, so runs of different
-methods (or libraries) compare at equal cost whatever their cache held (BENCHMARKS.md §3):
-``requests`` (all), ``requests.forward`` (the forward model's: the phases ``forward``,
-``evaluation`` and ``edges``) and ``requests.strong`` (the strong models': ``backward``,
-``optimizer`` and ``teacher``). They are counted by `RequestBudgetLLM`, which sits outside the cache; a
-request is counted when it is made, answered or not, and refused once a limit is reached.
+Budgets in **requests** count the distinct requests of a run, cache hits included, so runs
+of different methods (or libraries) compare at equal cost whatever their cache held
+(BENCHMARKS.md §3): ``requests`` (all), ``requests.forward`` (the forward model's: the phases
+``forward``, ``evaluation`` and ``edges``) and ``requests.strong`` (the strong models':
+``backward``, ``optimizer`` and ``teacher``). They are counted by `RequestBudgetLLM`, which
+sits outside the cache; a request is counted when it is made, answered or not, and refused
+once a limit is reached. A repeat of a request the run has already made (same cache key:
+an unchanged node on an item it has already scored) is not counted again: any in-memory
+cache answers it (DSPy's does, before its calls reach a budget), whereas a hit of a request
+another run made still counts. The counted keys are part of the checkpoint
+(`counted_requests`), so a resumed run counts as the uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ class Budget:
             if key in self.spent:
                 self.spent[key] = int(value)
         self._reserved: dict[str, int] = {k: 0 for k in valid}
+        self._counted: set[str] = set()  # the keys of the requests counted so far
         self._lock = threading.Lock()
         self.ledger = Path(ledger) if ledger is not None else None
 
@@ -167,17 +173,31 @@ class Budget:
                     self.spent[key] += used
             self._write_ledger()
 
-    def count_request(self, request: Request) -> None:
+    def count_request(self, request: Request, key: str | None = None) -> None:
         """Count one request (cache hit or not) against ``requests`` and
-        ``requests.<kind>``, or raise `BudgetExceededError` without counting it."""
+        ``requests.<kind>``, or raise `BudgetExceededError` without counting it. A request
+        whose `key` (its cache key) was counted before is not counted again."""
         keys = ("requests", f"requests.{REQUEST_KINDS.get(request.phase, 'forward')}")
         with self._lock:
-            for key in keys:
-                limit = self.limits.get(key)
-                if limit is not None and self.spent[key] + 1 > limit:
-                    raise BudgetExceededError(key, limit, self.spent[key])
-            for key in keys:
-                self.spent[key] += 1
+            if key is not None and key in self._counted:
+                return
+            for k in keys:
+                limit = self.limits.get(k)
+                if limit is not None and self.spent[k] + 1 > limit:
+                    raise BudgetExceededError(k, limit, self.spent[k])
+            for k in keys:
+                self.spent[k] += 1
+            if key is not None:
+                self._counted.add(key)
+
+    def counted_requests(self) -> list[str]:
+        """The keys of the requests counted so far (for a checkpoint), sorted."""
+        with self._lock:
+            return sorted(self._counted)
+
+    def restore_counted_requests(self, keys: list[str]) -> None:
+        with self._lock:
+            self._counted.update(keys)
 
     def remaining(self) -> dict[str, int]:
         return {k: v - self.spent[k] for k, v in self.limits.items()}
@@ -206,13 +226,14 @@ class BudgetedLLM(Wrapper):
 
 
 class RequestBudgetLLM(Wrapper):
-    """Counts every request against the request budgets; sits outside the cache, so a
-    cache hit counts as a request (and is refused once a request limit is reached)."""
+    """Counts the distinct requests of a run against the request budgets; sits outside the
+    cache, so a cache hit counts as a request (and is refused once a request limit is
+    reached), unless the run already made that request."""
 
     def __init__(self, inner: LLM, budget: Budget) -> None:
         super().__init__(inner)
         self.budget = budget
 
     async def complete(self, request: Request) -> Response:
-        self.budget.count_request(request)
+        self.budget.count_request(request, request.cache_key(self.model))
         return await self._inner.complete(request)

@@ -8,7 +8,7 @@ retries with `max_attempts`, and in-flight requests to an embedded model bounded
 slots (a server bounds its own).
 
 MeteredLLM      outermost: sees every request, cache hits included
- RequestBudgetLLM  counts every request against the request budgets (hits included)
+ RequestBudgetLLM  counts distinct requests against the request budgets (hits included)
   CachedLLM     a hit returns here: no retry, no concurrency slot, no model call
    RetryingLLM  waits between attempts *outside* the limiter, so a request sleeping
                 off a 429 does not hold a slot another request could use

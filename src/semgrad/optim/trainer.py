@@ -325,6 +325,9 @@ class Trainer:
             "budget_spent": self.budget.charged(),
             "prompts": [FORWARD_VERSION, BACKWARD_VERSION, OPTIMIZER_VERSION],
         }
+        if any(k.startswith("requests") for k in self.budget.limits):
+            # A repeat of a request counted before the stop stays free after the resume.
+            state["counted_requests"] = self.budget.counted_requests()
         if self.taught:
             state["teacher"] = {
                 "demos": [d.to_dict() for d in self.teacher_demos],
@@ -359,6 +362,8 @@ class Trainer:
             "spend": self.spend(),
             "budget_spent": self.budget.charged(),
         }
+        if any(k.startswith("requests") for k in self.budget.limits):
+            state["counted_requests"] = self.budget.counted_requests()
         atomic_write_json(self.files.checkpoint, state)
 
     def restore(self) -> None:
@@ -379,6 +384,7 @@ class Trainer:
         self.teacher_demos = tuple(Demo.from_dict(d) for d in teacher.get("demos", []))
         self.taught = set(teacher.get("taught", []))
         self.budget.charge_at_least(dict(state.get("budget_spent") or {}))
+        self.budget.restore_counted_requests(list(state.get("counted_requests") or []))
         self.files.truncate_history(self.step)
         self._committed = state
 
