@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stats import bootstrap_mean, ci, pct, verdict
 from svgplot import COLORS, MARKERS, axes, esc, header, marker, nice_step
 
+from semgrad.llm.budget import REQUEST_KINDS
+
 HERE = Path(__file__).resolve().parent
 PLOT_NAME = "accuracy_vs_requests.svg"
 DEFAULT_METHOD = "search"
@@ -53,16 +55,6 @@ LABELS = {
 OWN_INITIAL = {m: "dspy-initial" for m in ("copro", "miprov2", "gepa", "bootstrap-rs")}
 
 
-# The budget role of a logged request's phase (decide/run.py's ROLE_OF_PHASE).
-ROLE_OF_PHASE = {
-    "forward": "forward",
-    "evaluation": "forward",
-    "backward": "strong",
-    "optimizer": "strong",
-    "teacher": "strong",
-}
-
-
 def load_cells(task_dir: Path) -> dict[str, dict[int, dict[str, Any]]]:
     """The cells of a task by method and seed. A cell run counting every request (no
     "counting" field) gets "distinct_used": its distinct requests by role, from its log."""
@@ -83,7 +75,7 @@ def distinct_used(record: dict[str, Any], log: Path) -> dict[str, int]:
     with gzip.open(log, "rt", encoding="utf-8") as f:
         for line in f:
             entry = json.loads(line)
-            role = ROLE_OF_PHASE.get(entry.get("phase", ""), "forward")
+            role = REQUEST_KINDS.get(entry.get("phase", ""), "forward")
             keys[role].append(entry["key"])
     used = record.get("used", {})
     return {role: len(set(k[: int(used.get(role, 0))])) for role, k in keys.items()}

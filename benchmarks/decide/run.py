@@ -63,6 +63,7 @@ from semgrad.evaluation.metrics import Metric, metric_for, task_metric
 from semgrad.execution.context import RunContext
 from semgrad.graph.builders import hint_graph
 from semgrad.graph.core import Graph
+from semgrad.llm.budget import REQUEST_KINDS
 from semgrad.llm.cache import Cache, CachedLLM
 from semgrad.llm.factory import close_client
 from semgrad.llm.local import LocalLLM
@@ -109,13 +110,7 @@ IDENTITY = "identity"
 # baseline: the same instructions in DSPy's layout answer some items differently).
 INITIAL_CELLS = ("initial", IDENTITY, "dspy-initial")
 # Which budget a request counts against, by the phase that made it.
-ROLE_OF_PHASE = {
-    "forward": "forward",
-    "evaluation": "forward",
-    "backward": "strong",
-    "optimizer": "strong",
-    "teacher": "strong",
-}
+ROLE_OF_PHASE = REQUEST_KINDS  # phase -> "forward" or "strong"
 
 
 class MissIsBudget(Wrapper):
