@@ -92,6 +92,33 @@ def _diff(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]]) -> list[li
     return rows
 
 
+def _tokens(record: dict[str, Any]) -> str:
+    """The optimization's tokens (prompt and completion, cache hits included) by role, in
+    thousands; test scoring is not in them."""
+    by_role = record.get("requests", {})
+    return "/".join(
+        f"{by_role.get(role, {}).get('tokens', 0) / 1000:.0f}" for role in ("forward", "strong")
+    )
+
+
+def provenance_line(cells: dict[str, dict[int, dict[str, Any]]]) -> str:
+    """Where and when the task's cells ran: machines, dates and commits."""
+    records = [r for runs in cells.values() for r in runs.values()]
+    machines = sorted(
+        {
+            f"{m.get('cpus', '?')} CPUs, Python {m.get('python', '?')}"
+            for m in (r.get("machine") or {} for r in records)
+        }
+    )
+    dates = sorted({str(r.get("date", "?")) for r in records})
+    span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+    return (
+        f"Cells run on {'; '.join(machines)} ({len(records)} cells, {span}; the commit each "
+        "ran at is in its results file); wall times are on a machine often shared with "
+        "another cell."
+    )
+
+
 def _used(record: dict[str, Any], role: str) -> str:
     """Requests used of a role; a cell that counted every request is marked † with its
     distinct count."""
@@ -117,8 +144,9 @@ def plot_caption(task: str) -> list[str]:
         f"![{esc(task)}: test accuracy against forward requests]"
         f"(decide/results/{quote(task)}/{PLOT_NAME})",
         "",
-        "Test accuracy against the forward-model requests each cell's optimization used "
-        "(cache hits included; the initial program sits at 0): one point per method and "
+        "Test accuracy against the forward-model requests each cell's optimization counted "
+        "against its budget (as in the table; the initial program sits at 0): one point per "
+        "method and "
         "seed, its bar the 95 % percentile bootstrap interval over that cell's test items "
         "(2,000 replicates, seed 0); points at the same request count are spread a few "
         "pixels sideways. Dashed: the initial program's accuracy (mean over its cells); "
@@ -145,8 +173,8 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
         "",
         "| method | seeds | test accuracy % [95 % CI] | Δ vs its initial | verdict | "
         f"Δ vs {DEFAULT_METHOD} | verdict | forward requests (budget) | strong requests "
-        "(budget) | status | wall (min) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "(budget) | tokens, forward / strong (k) | status | wall (min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method in method_order(cells):
         runs = cells[method]
@@ -164,6 +192,7 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
         budget = next(iter(runs.values())).get("budget", {})
         fwd = "/".join(_used(r, "forward") for _, r in sorted(runs.items()))
         strong = "/".join(_used(r, "strong") for _, r in sorted(runs.items()))
+        tokens = "; ".join(_tokens(r) for _, r in sorted(runs.items()))
         status = "/".join(r.get("status", "") for _, r in sorted(runs.items()))
         wall = "/".join(f"{r['wall_s'] / 60:.0f}" for _, r in sorted(runs.items()))
         lines.append(
@@ -171,9 +200,9 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
             f"{ci(*d_init, signed=True)} | {verdict(d_init[1], d_init[2])} | "
             f"{ci(*d_def, signed=True)} | {verdict(d_def[1], d_def[2])} | "
             f"{fwd} ({budget.get('forward', '—')}) | {strong} ({budget.get('strong', '—')}) | "
-            f"{status} | {wall} |"
+            f"{tokens} | {status} | {wall} |"
         )
-    lines.append("")
+    lines += ["", provenance_line(cells), ""]
     if any("distinct_used" in r for runs in cells.values() for r in runs.values()):
         lines += [
             "† run counting every request, the cell's repeats of its own requests included "
