@@ -28,7 +28,8 @@ once a limit is reached. A repeat of a request the run has already made (same ca
 an unchanged node on an item it has already scored) is not counted again: any in-memory
 cache answers it (DSPy's does, before its calls reach a budget), whereas a hit of a request
 another run made still counts. The counted keys are part of the checkpoint
-(`counted_requests`), so a resumed run counts as the uninterrupted one would.
+(`counted_requests`), so a resumed run counts as the uninterrupted one would. Without a
+request limit nothing needs the keys: no request is hashed for them.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class Budget:
                 self.spent[key] = int(value)
         self._reserved: dict[str, int] = {k: 0 for k in valid}
         self._counted: set[str] = set()  # the keys of the requests counted so far
+        self.limits_requests = any(k.startswith("requests") for k in self.limits)
         self._lock = threading.Lock()
         self.ledger = Path(ledger) if ledger is not None else None
 
@@ -235,5 +237,7 @@ class RequestBudgetLLM(Wrapper):
         self.budget = budget
 
     async def complete(self, request: Request) -> Response:
-        self.budget.count_request(request, request.cache_key(self.model))
+        # The key (a hash of the whole request) only when a request limit needs it.
+        key = request.cache_key(self.model) if self.budget.limits_requests else None
+        self.budget.count_request(request, key)
         return await self._inner.complete(request)

@@ -325,7 +325,7 @@ class Trainer:
             "budget_spent": self.budget.charged(),
             "prompts": [FORWARD_VERSION, BACKWARD_VERSION, OPTIMIZER_VERSION],
         }
-        if any(k.startswith("requests") for k in self.budget.limits):
+        if self.budget.limits_requests:
             # A repeat of a request counted before the stop stays free after the resume.
             state["counted_requests"] = self.budget.counted_requests()
         if self.taught:
@@ -362,7 +362,7 @@ class Trainer:
             "spend": self.spend(),
             "budget_spent": self.budget.charged(),
         }
-        if any(k.startswith("requests") for k in self.budget.limits):
+        if self.budget.limits_requests:
             state["counted_requests"] = self.budget.counted_requests()
         atomic_write_json(self.files.checkpoint, state)
 
