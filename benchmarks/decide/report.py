@@ -52,6 +52,8 @@ LABELS = {
 }
 # A method whose "own initial program" is not semgrad's: the same instructions sent in its
 # library's prompt layout (TextGrad's and Trace's adapters send semgrad's messages).
+# Cells of an unoptimized program: no Δ against semgrad's default is meant for them.
+INITIAL_METHODS = ("initial", "identity", "dspy-initial")
 OWN_INITIAL = {m: "dspy-initial" for m in ("copro", "miprov2", "gepa", "bootstrap-rs")}
 
 
@@ -208,6 +210,18 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
             "† run counting every request, the cell's repeats of its own requests included "
             "(the first cells); in brackets the distinct requests among them, what the "
             "budget counts now.",
+            "",
+        ]
+    default_seeds = set(cells.get(DEFAULT_METHOD, {}))
+    fewer = [
+        LABELS.get(m, m)
+        for m in method_order(cells)
+        if m not in INITIAL_METHODS and m != DEFAULT_METHOD and set(cells[m]) < default_seeds
+    ]
+    if fewer:
+        lines += [
+            f"Δ vs {DEFAULT_METHOD} of {', '.join(fewer)}: paired with the default's cells of "
+            "the same seeds only (seed 0 for a one-seed method), not with its mean over seeds.",
             "",
         ]
     own = sorted(m for m in cells if m in OWN_INITIAL)
