@@ -431,7 +431,7 @@ async def run_cell(
                 "steps": args.max_steps,
                 "graph": {"hints": 2},
                 "data": {"train": f"{task}:train", "gate": f"{task}:val", "test": f"{task}:test"},
-                "optimizer": spec["optimizer"],
+                "optimizer": getattr(args, "optimizer", None) or spec["optimizer"],
                 "models": {"concurrency": 4, "cache_mode": "off"},
             }
         )
@@ -472,8 +472,9 @@ async def run_cell(
                     }
                 )
         initial_gate, best_gate = result.initial_gate, result.best_gate
+        settings: dict[str, Any] | None = config.optimizer.model_dump(mode="json")
     else:
-        initial_gate = best_gate = None
+        initial_gate = best_gate = settings = None
     opt_wall = time.perf_counter() - t0
     test_log_start = len(log)
     results = await score(graph, test, metric, models.llm("forward", log))
@@ -496,6 +497,9 @@ async def run_cell(
         ),
         "initial_gate": initial_gate,
         "best_gate": best_gate,
+        # Every setting of the optimizer, so a replay runs the method as it ran (a default
+        # may change later).
+        "optimizer": settings,
         "steps": steps,
         "final_state": graph.state_dict(),
         "optimization_wall_s": round(opt_wall, 1),
@@ -831,6 +835,7 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
                     "runs": Path(tmp) / "runs",
                     "replay_budget_stop": record["status"] == "budget",
                     "counting": record.get("counting", "every"),
+                    "optimizer": replay_settings(record),
                 }
             )
             try:
@@ -849,6 +854,17 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
         verdict = "matches" if not differs else f"DIFFERS in {', '.join(differs)}"
         print(f"{name}: replay {verdict}", flush=True)
     return 1 if bad else 0
+
+
+def replay_settings(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The optimizer settings a cell ran with: recorded since 2026-12-03; a search cell
+    from before gated every survivor of its screen (`gate_survivors` did not exist)."""
+    if record.get("optimizer") is not None:
+        return dict(record["optimizer"])
+    spec = METHODS.get(record["method"])
+    if spec is None or spec["optimizer"].get("method", "search") == "paper":
+        return None
+    return {**spec["optimizer"], "gate_survivors": 32}
 
 
 def replay_models(cache: Cache) -> Models:

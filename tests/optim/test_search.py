@@ -21,7 +21,7 @@ from semgrad.llm.types import Request
 from semgrad.optim.config import RunConfig, config_from_dict
 from semgrad.optim.records import StepRecord, read_history
 from semgrad.optim.runfiles import RunFiles
-from semgrad.optim.search import blame
+from semgrad.optim.search import blame, rescored_nodes
 from semgrad.optim.trainer import Splits, Trainer, optimize
 
 WORDS = [
@@ -525,6 +525,57 @@ def test_the_teacher_s_right_answers_become_a_candidate_that_can_win(tmp_path: P
 
     html = render_html(load_run(tmp_path / "run"))
     assert "<td>teacher</td>" in html and html.count("teacher") >= 3
+
+
+@pytest.mark.parametrize("gate_survivors", [1, 4])
+def test_only_the_best_survivors_of_the_screen_are_gated(
+    tmp_path: Path, gate_survivors: int
+) -> None:
+    """The full edit (every node re-run) and two demonstration candidates for the output
+    node (one node re-run) all win every screen item. By default only the best survivor is
+    gated: on a tied margin the cheaper, then the earlier; the others survived but never
+    cost a gate request. With ``gate_survivors = 4`` all are gated and the first of the
+    equals wins."""
+    m = _teacher_models()
+
+    def forward(request: Request) -> str:
+        if request.node != "final":
+            return f"a hint from {request.node}"
+        word = re.search(r"word: (\w+)", request.messages[-1].content).group(1)  # type: ignore[union-attr]
+        shown = len(request.messages) > 1 or "UPPERCASE" in request.messages[-1].content
+        return word.upper() if shown else word
+
+    def optimizer(request: Request) -> str:
+        if request.node == "final":
+            return "<improved>Reply with the word in UPPERCASE only.</improved>"
+        return f"<improved>Give a short hint for {request.node}.</improved>"
+
+    m["forward"], m["optimizer"] = ScriptedLLM(forward), ScriptedLLM(optimizer)
+    cfg = config(optimizer={"demos": 2, "gate_survivors": gate_survivors})
+    assert config(optimizer={}).optimizer.gate_survivors == 1
+    optimize(cfg, tmp_path / "run", llms=m, splits=splits())
+    step = history(tmp_path / "run")[0]
+    survivors = {c.kind: c for c in step.candidates if c.survived}
+    # The labelled demonstrations for the output node win every item too.
+    assert set(survivors) == {"full", "teacher", "demos"}
+    full, teacher = survivors["full"], survivors["teacher"]
+    assert full.screen_decision == teacher.screen_decision == survivors["demos"].screen_decision
+    gated = [c.kind for c in step.candidates if c.gate is not None]
+    if gate_survivors == 1:  # teacher and demos re-run one node, the full edit three
+        assert gated == ["teacher"] and full.decision is None
+        assert step.changed == ["final.demos"]
+    else:
+        assert gated == ["full", "teacher", "demos"] and teacher.decision is not None
+        assert teacher.decision.accepted and step.changed[-1] == "final.instruction"
+
+
+def test_rescored_nodes_counts_a_changed_node_and_every_node_after_it() -> None:
+    graph = hint_graph(2)  # hint_1 and hint_2 both feed final
+    assert rescored_nodes(graph, {"final.demos": "[]"}) == 1
+    assert rescored_nodes(graph, {"hint_2.instruction": "x"}) == 2
+    assert rescored_nodes(graph, {"hint_1.instruction": "x", "final.instruction": "y"}) == 2
+    assert rescored_nodes(graph, {f"{n}.instruction": "x" for n in graph.nodes}) == 3
+    assert rescored_nodes(graph, {}) == 0
 
 
 def test_the_teacher_is_off_for_the_paper_and_demos_methods_and_refused_for_paper() -> None:

@@ -118,6 +118,10 @@ class OptimizerConfig(StrictConfig):
     # -- the search (method "search" / "demos") --
     candidates: int = Field(4, ge=1, le=32)  # candidate edits per step
     screen_size: int = Field(8, ge=0, le=1024)  # validation items of the screen
+    # Survivors of the screen that go on to the full gate, best first (successive halving:
+    # most of a step's forward requests are gate requests; 1 since 2026-12-03, before
+    # every survivor was gated).
+    gate_survivors: int = Field(1, ge=1, le=32)
     gate_rule: Literal["margin", "sign"] = "margin"  # the paired gate's rule (gate.py)
     gate_margin: int = Field(1, ge=1, le=1024)  # wins - losses needed ("margin")
     gate_level: float = Field(0.05, gt=0.0, lt=1.0)  # the sign test's level ("sign")

@@ -27,11 +27,15 @@ calls to make up for a weak optimizer model. One step:
     being deterministic). Only the candidates that beat it on the same items (`gate.
     screen`) go on; a one-node edit re-runs only that node and the ones after it, the
     others are cache hits;
- 5. **gate**: the survivors are scored on the whole gate set, stopping a candidate as soon
-    as it cannot pass (`PairedGate.hopeless`: exact); the best one that beats the
-    incumbent in the paired comparison (`PairedGate`, margin or sign test) on the same
-    items is accepted, and its per-item scores become the incumbent's. With ``gate =
-    "none"`` (an ablation) the best survivor of the screen is accepted without a gate.
+ 5. **gate**: the best `gate_survivors` (default 1) of the survivors — the largest margin
+    on the screen, then the fewest nodes re-run per item — are scored on the whole gate
+    set, stopping a candidate as soon as it cannot pass (`PairedGate.hopeless`: exact);
+    the best one that beats the incumbent in the paired comparison (`PairedGate`, margin
+    or sign test) on the same items is accepted, and its per-item scores become the
+    incumbent's. The gate is where a step's forward requests go (50 items × the nodes a
+    candidate re-runs): gating one survivor instead of every one leaves the budget for
+    more steps. With ``gate = "none"`` (an ablation) the best survivor of the screen is
+    accepted without a gate.
 
 The method ``demos`` is the same step with demonstration candidates only (no backward or
 optimizer call): draws for the output node first, then the others. Everything random is seeded by (seed, step), so a resumed run takes the
@@ -541,11 +545,16 @@ async def search_step(host: SearchHost) -> StepRecord:
             cand.screen = _usable(results)
             cand.screen_decision = PairedGate(rule="margin", margin=1).decide(cand.screen, parent)
         survivors = [live[i] for i in screen([c.screen for c in live], parent)]
-
-        # Gate: every survivor, paired against the incumbent on the same items; without a
-        # gate (the ablation) the best survivor of the screen is accepted as it is.
         for cand in survivors:
             cand.survived = True
+
+        # Gate: the best `gate_survivors` of the survivors (by their margin on the screen,
+        # then the fewest nodes re-run per item), in the screen's order, each paired
+        # against the incumbent on the same items; without a gate (the ablation) the best survivor of the screen is
+        # accepted as it is.
+        best = sorted(survivors, key=lambda c: _screen_rank(c, host.graph))
+        chosen = {c.index for c in best[: cfg.gate_survivors]}
+        for cand in (c for c in survivors if c.index in chosen):
             if ungated:
                 cand.decision = cand.screen_decision
             else:
@@ -595,6 +604,27 @@ async def search_step(host: SearchHost) -> StepRecord:
         blame={"order": order, "why": why},
         decision=_decision(winner.decision) if winner else None,
     )
+
+
+def _screen_rank(cand: _Candidate, graph: Graph) -> tuple[int, int, int]:
+    """Sort key of a screen survivor, best first: the larger margin over the incumbent on
+    the screen, then the cheaper gate (fewer nodes re-run per item), then the earlier."""
+    net = cand.screen_decision.net if cand.screen_decision else 0
+    return (-net, rescored_nodes(graph, cand.changes), cand.index)
+
+
+def rescored_nodes(graph: Graph, changes: Mapping[str, str]) -> int:
+    """How many nodes a change re-runs on each item: the nodes whose parameters it changes
+    and every node after them (the others' requests are repeats, answered by the cache)."""
+    succ = graph.successors_map()
+    todo = [n for n in (name.rsplit(".", 1)[0] for name in changes) if n in succ]
+    seen: set[str] = set()
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(succ[node])
+    return len(seen)
 
 
 def _in_order(changes: Mapping[str, str], state: Mapping[str, str]) -> list[str]:

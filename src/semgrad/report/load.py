@@ -856,6 +856,7 @@ def _details(
         "partial",
         "candidates",
         "screen_size",
+        "gate_survivors",
         "gate_rule",
         "gate_margin",
     )
