@@ -131,6 +131,13 @@ def _used(record: dict[str, Any], role: str) -> str:
     return f"{n}† ({distinct[role]} distinct)"
 
 
+def _legacy(record: dict[str, Any]) -> str:
+    """"‡" for a search cell run before cells recorded their optimizer settings (every
+    survivor of the screen gated), else ""."""
+    search = str(record.get("method", "")).startswith("search")
+    return "‡" if search and record.get("optimizer") is None else ""
+
+
 def method_order(cells: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
     """The methods in the order of `LABELS` (the initial program, semgrad's default, the
     paper's protocol, the ablations, the peers, the serving-path check), unknown ones after
@@ -195,7 +202,7 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
         fwd = "/".join(_used(r, "forward") for _, r in sorted(runs.items()))
         strong = "/".join(_used(r, "strong") for _, r in sorted(runs.items()))
         tokens = "; ".join(_tokens(r) for _, r in sorted(runs.items()))
-        status = "/".join(r.get("status", "") for _, r in sorted(runs.items()))
+        status = "/".join(r.get("status", "") + _legacy(r) for _, r in sorted(runs.items()))
         wall = "/".join(f"{r['wall_s'] / 60:.0f}" for _, r in sorted(runs.items()))
         lines.append(
             f"| {LABELS.get(method, method)} | {len(runs)} | {ci(*acc)} | "
@@ -210,6 +217,12 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
             "† run counting every request, the cell's repeats of its own requests included "
             "(the first cells); in brackets the distinct requests among them, what the "
             "budget counts now.",
+            "",
+        ]
+    if any(_legacy(r) for runs in cells.values() for r in runs.values()):
+        lines += [
+            "‡ the search as it was before 2026-12-03: every survivor of the screen went to "
+            "the gate (now only the best one, `gate_survivors = 1`); to be run again.",
             "",
         ]
     default_seeds = set(cells.get(DEFAULT_METHOD, {}))
