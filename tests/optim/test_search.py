@@ -564,6 +564,10 @@ def test_only_the_best_survivors_of_the_screen_are_gated(
     if gate_survivors == 1:  # teacher and demos re-run one node, the full edit three
         assert gated == ["teacher"] and full.decision is None
         assert step.changed == ["final.demos"]
+        from semgrad.report.load import load_run
+        from semgrad.report.page import render_html
+
+        assert render_html(load_run(tmp_path / "run")).count("survived, not gated") == 2
     else:
         assert gated == ["full", "teacher", "demos"] and teacher.decision is not None
         assert teacher.decision.accepted and step.changed[-1] == "final.instruction"

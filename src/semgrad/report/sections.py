@@ -641,7 +641,8 @@ def _step_detail(s: Step) -> Html:
 
 def _candidates_table(s: Step) -> Html:
     """A search step's candidates: what each changed, its screen against the incumbent on
-    the same items, whether it survived to the gate, its gate score and paired decision."""
+    the same items, whether it survived and was gated (the best `gate_survivors` of the
+    survivors are), its gate score and paired decision."""
     rows = []
     for c in s.candidates:
         changes: list[Content] = [
@@ -661,11 +662,12 @@ def _candidates_table(s: Step) -> Html:
         else:
             gate = pct(c.gate.score)
         decision = c.decision.text if c.decision else "—"
-        outcome = (
-            "accepted"
-            if c.accepted
-            else ("gated" if c.gate else ("screened out" if c.screen else "not scored"))
-        )
+        if c.accepted or c.gate:
+            outcome = "accepted" if c.accepted else "gated"
+        elif c.survived:  # beat the incumbent on the screen, ranked below the gated ones
+            outcome = "survived, not gated"
+        else:
+            outcome = "screened out" if c.screen else "not scored"
         css = "ok" if c.accepted else ("neutral" if c.error else "bad")
         rows.append(
             el(
