@@ -40,6 +40,7 @@ LABELS = {
     "search-independent": "ablation: search with independent backward (no siblings)",
     "search-nograd": "ablation: search without gradients",
     "search-nogate": "ablation: search without the gate (the screen decides)",
+    "search-pareto": "search with Pareto parents (GEPA-style pool)",
     # Peers (benchmarks/peers adapters through the decide runner's serving path).
     "textgrad": "TextGrad (TGD)",
     "copro": "DSPy COPRO",

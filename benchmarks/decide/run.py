@@ -98,6 +98,9 @@ METHODS: dict[str, dict[str, Any] | None] = {
     "search-nograd": {"gate": "val", "optimizer": {"method": "search", "use_gradients": False}},
     # ... and no gate: the best survivor of the screen is accepted as it is.
     "search-nogate": {"gate": "val", "optimizer": {"method": "search", "gate": "none"}},
+    # A variant of the default: each step edits a parent drawn from the Pareto front of the
+    # accepted programs (GEPA's way) instead of the incumbent.
+    "search-pareto": {"gate": "val", "optimizer": {"method": "search", "parents": "pareto"}},
 }
 # Peer methods (benchmarks/peers): each runs its adapter in its own venv, through the proxy
 # in upstream mode, i.e. through `Models` like the methods above (`run_peer_cell`).

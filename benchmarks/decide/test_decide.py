@@ -105,6 +105,9 @@ def test_every_semgrad_method_is_a_valid_run_config() -> None:
     assert {k for k, v in opts["search-nogate"].model_dump().items() if default[k] != v} == {
         "gate"
     }
+    assert {k for k, v in opts["search-pareto"].model_dump().items() if default[k] != v} == {
+        "parents"
+    }
 
 
 def test_gsm8k_splits_are_cut_to_50_50_200(monkeypatch: pytest.MonkeyPatch) -> None:

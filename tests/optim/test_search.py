@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -365,24 +366,30 @@ def test_a_request_budget_stops_the_run_and_resume_continues(tmp_path: Path) -> 
     assert [h.step for h in history(run_dir)] == [0, 1]
 
 
-def test_a_killed_search_run_resumes_to_the_same_graph(tmp_path: Path) -> None:
-    class Killed(BaseException):
-        pass
+class Killed(BaseException):
+    """A kill -9 in the middle of a model call."""
 
-    reference = optimize(
-        config(steps=2), tmp_path / "ref", llms=models(upper_for_final), splits=splits()
-    )
+
+def killed_at(n: int) -> Callable[[Request], str]:
+    """`upper_for_final`, except that its `n`-th call kills the run."""
     calls = {"n": 0}
 
     def flaky(request: Request) -> str:
         calls["n"] += 1
-        if calls["n"] == 5:  # during the first step's proposals
+        if calls["n"] == n:
             raise Killed
         return upper_for_final(request)
 
+    return flaky
+
+
+def test_a_killed_search_run_resumes_to_the_same_graph(tmp_path: Path) -> None:
+    reference = optimize(
+        config(steps=2), tmp_path / "ref", llms=models(upper_for_final), splits=splits()
+    )
     run_dir = tmp_path / "crash"
-    with pytest.raises(Killed):
-        optimize(config(steps=2), run_dir, llms=models(flaky), splits=splits())
+    with pytest.raises(Killed):  # killed during the first step's proposals
+        optimize(config(steps=2), run_dir, llms=models(killed_at(5)), splits=splits())
     state = json.loads((run_dir / "checkpoint.json").read_text())
     assert state["step"] == 0
     result = optimize(

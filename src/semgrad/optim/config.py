@@ -133,6 +133,10 @@ class OptimizerConfig(StrictConfig):
     # demonstrations for the output node (`semgrad.optim.demos.ateach`). Default
     # DEFAULT_TEACHER for the search, 0 (off) for "demos" and "paper".
     teacher: int = Field(DEFAULT_TEACHER, ge=0, le=256)
+    # What a step edits: "incumbent" (the best program so far) or "pareto" (a program
+    # drawn from the Pareto front of the accepted programs' per-item gate scores, GEPA's
+    # way; semgrad.optim.pool).
+    parents: Literal["incumbent", "pareto"] = "incumbent"
 
     @model_validator(mode="before")
     @classmethod
@@ -149,6 +153,16 @@ class OptimizerConfig(StrictConfig):
             raise ValueError(
                 "teacher is a setting of the search: the paper method changes instructions "
                 'only; remove teacher or use method = "search"'
+            )
+        if out.get("parents") == "pareto" and method == "paper":
+            raise ValueError(
+                'parents = "pareto" is a setting of the search: the paper method edits the '
+                'incumbent; remove parents or use method = "search"'
+            )
+        if out.get("parents") == "pareto" and out.get("gate") == "none":
+            raise ValueError(
+                'parents = "pareto" draws parents by their per-item gate scores, which '
+                'gate = "none" does not measure; use gate = "early-stop" or "full"'
             )
         if method == "demos" and out.get("demos") == 0:
             raise ValueError('method = "demos" needs demos >= 1 (demonstrations per node)')
@@ -199,6 +213,16 @@ class RunConfig(StrictConfig):
     budget: dict[str, int] = Field(default_factory=dict)
     # Where the config file was, to resolve relative paths (not part of the file).
     base_dir: str = "."
+
+    @model_validator(mode="after")
+    def _pool_of_one_graph(self) -> RunConfig:
+        if self.edges is not None and self.optimizer.parents == "pareto":
+            raise ValueError(
+                'optimizer.parents = "pareto" keeps a pool of programs of one graph, and '
+                "edge optimization changes the graph itself; remove the [edges] section or "
+                'set parents = "incumbent"'
+            )
+        return self
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()

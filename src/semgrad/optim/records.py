@@ -73,6 +73,10 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def _spend(value: Any) -> Spend:
     return {
         str(phase): {str(k): int(v) for k, v in dict(counts).items()}
@@ -442,6 +446,11 @@ class StepRecord:
     node whose instruction the one-node candidates edit, and why), and the winner's paired
     `decision` (None when nothing was accepted). `changed`, `candidate_score` and `gate`
     are then the winner's (or, with no winner, the best-gated candidate's).
+
+    With Pareto parents (``[optimizer] parents = "pareto"``, `semgrad.optim.pool`) a step
+    also records its `parent` (the pool index of the program it edited, whose gate score
+    is `incumbent_score`) and `pool` (the number of programs in the pool after it); both
+    are left out of the file otherwise. `state` and `best_gate` are the pool's best.
     """
 
     step: int
@@ -468,6 +477,8 @@ class StepRecord:
     parent_screen: dict[str, float] = field(default_factory=dict)
     blame: dict[str, Any] = field(default_factory=dict)
     decision: Decision | None = None
+    parent: int | None = None
+    pool: int | None = None
     version: int = HISTORY_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -500,6 +511,9 @@ class StepRecord:
             out["parent_screen"] = dict(self.parent_screen)
             out["blame"] = dict(self.blame)
             out["decision"] = self.decision.to_dict() if self.decision else None
+        if self.parent is not None:
+            out["parent"] = self.parent
+            out["pool"] = self.pool
         return out
 
     @classmethod
@@ -540,6 +554,8 @@ class StepRecord:
             parent_screen=_floats(d.get("parent_screen")),
             blame=dict(d.get("blame") or {}),
             decision=_decision_or_none(d.get("decision")),
+            parent=_int_or_none(d.get("parent")),
+            pool=_int_or_none(d.get("pool")),
             version=version,
         )
 

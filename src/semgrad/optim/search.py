@@ -37,6 +37,10 @@ calls to make up for a weak optimizer model. One step:
     more steps. With ``gate = "none"`` (an ablation) the best survivor of the screen is
     accepted without a gate.
 
+With ``[optimizer] parents = "pareto"`` the trainer first draws a parent from the Pareto
+front of the programs accepted so far (`semgrad.optim.pool`) and makes it the step's
+incumbent; the step itself is the same.
+
 The method ``demos`` is the same step with demonstration candidates only (no backward or
 optimizer call): draws for the output node first, then the others. Everything random is seeded by (seed, step), so a resumed run takes the
 same step again. The step returns its `StepRecord`; the trainer records it.
@@ -81,6 +85,7 @@ __all__ = [
     "demo_names",
     "demo_source",
     "encode_demos",
+    "incumbent_gate_scores",
     "search_step",
 ]
 
@@ -488,7 +493,7 @@ class _Step:
         cand.decision = self.gate_rule.decide(usable, incumbent, partial=partial)
 
 
-async def _incumbent_gate_scores(host: SearchHost) -> dict[str, float]:
+async def incumbent_gate_scores(host: SearchHost) -> dict[str, float]:
     """The incumbent's per-item gate scores; scored again (cache hits with deterministic
     scoring) when they are not all known (after an ungated change, or an old checkpoint)."""
     ids = [ex.id for ex in host.splits.gate]
@@ -516,7 +521,7 @@ async def search_step(host: SearchHost) -> StepRecord:
     cfg, step = s.cfg, s.step
     ungated = cfg.gate == "none"  # the ablation: the screen decides, no full gate
     try:
-        incumbent = {} if ungated else await _incumbent_gate_scores(host)
+        incumbent = {} if ungated else await incumbent_gate_scores(host)
         wrong, right = await host.find_examples(s._rng("batch"), cfg.batch_size)
         batch = (wrong + right)[: cfg.batch_size]
         host.optimizer.score = host.best_gate

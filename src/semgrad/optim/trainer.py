@@ -54,6 +54,7 @@ from semgrad.optim.config import ModelsConfig, OptimizerConfig, RunConfig, confi
 from semgrad.optim.demos import DemoPool, ateach
 from semgrad.optim.edge_step import EdgeStep, same_wiring
 from semgrad.optim.optimizer import NodeOptimizer, Optimizer, SemanticGradientDescent
+from semgrad.optim.pool import PoolEntry, ProgramPool
 from semgrad.optim.records import (
     BudgetStopped,
     CallsFailed,
@@ -78,6 +79,7 @@ from semgrad.optim.search import (
     batch_item,
     check_method,
     demo_source,
+    incumbent_gate_scores,
     search_step,
 )
 from semgrad.optim.splits import Splits, load_splits
@@ -245,6 +247,9 @@ class Trainer:
         # The teacher's demos for the output node so far, and the examples it answered.
         self.teacher_demos: tuple[Demo, ...] = ()
         self.taught: set[str] = set()
+        # Pareto parents ([optimizer] parents = "pareto"): the accepted programs; empty
+        # until the first step that draws a parent.
+        self.pool = ProgramPool()
         # The last checkpoint written or restored (what a stop mid-step records).
         self._committed: dict[str, Any] | None = None
 
@@ -333,6 +338,8 @@ class Trainer:
                 "demos": [d.to_dict() for d in self.teacher_demos],
                 "taught": sorted(self.taught),
             }
+        if self.pool:
+            state["pool"] = self.pool.to_dict()
         if self.edge_step is not None:
             state.update(self.edge_step.state_dict())
         return state
@@ -383,6 +390,7 @@ class Trainer:
         teacher = state.get("teacher") or {}
         self.teacher_demos = tuple(Demo.from_dict(d) for d in teacher.get("demos", []))
         self.taught = set(teacher.get("taught", []))
+        self.pool = ProgramPool.from_dict(state.get("pool") or [])
         self.budget.charge_at_least(dict(state.get("budget_spent") or {}))
         self.budget.restore_counted_requests(list(state.get("counted_requests") or []))
         self.files.truncate_history(self.step)
@@ -645,13 +653,20 @@ class Trainer:
         if kind in (None, "nodes", "both"):
             incumbent = self.graph.state_dict()
             paper = self.config.optimizer.method == "paper"
+            parent: int | None = None
             try:
+                if self.config.optimizer.parents == "pareto":
+                    parent = await self._draw_parent()
                 record = await (self._node_step() if paper else search_step(self))
             except BaseException:
                 # A stop in the middle of a step (a budget, a cancel, an error) must not
                 # leave a half-gated candidate in place: the checkpoint saves the incumbent.
                 self.graph.load_state_dict(incumbent)
+                if self.pool:
+                    self._take(self.pool.best())
                 raise
+            if parent is not None:
+                record = self._into_pool(record, parent)
         else:  # an edge step only: its re-gating is the step's decision
             assert edges is not None
             record = StepRecord(
@@ -674,6 +689,36 @@ class Trainer:
             edge_probabilities=edge_step.probabilities() if edge_step else {},
             kept_edges=edge_step.kept_edges() if edge_step else [],
         )
+
+    # -- Pareto parents (semgrad.optim.pool) ---------------------------------------------
+
+    async def _draw_parent(self) -> int:
+        """Draw the step's parent from the pool (seeded by seed and step) and make it the
+        program the step edits; the pool starts with the incumbent, scored on the whole
+        gate set."""
+        if not self.pool:
+            scores = await incumbent_gate_scores(self)
+            self.pool.add(PoolEntry(self.graph.state_dict(), scores))
+        parent = self.pool.choose(random.Random(f"{self.config.seed}/{self.step}/parent"))
+        self._take(parent)
+        return parent
+
+    def _take(self, index: int) -> None:
+        """Make the pool's program `index` the graph's texts and the step's incumbent."""
+        entry = self.pool[index]
+        self.graph.load_state_dict(entry.state)
+        self.incumbent_scores = dict(entry.scores)
+        self.best_gate = entry.mean
+
+    def _into_pool(self, record: StepRecord, parent: int) -> StepRecord:
+        """After a step on `parent`: its winner (which beat the parent) joins the pool, and
+        the pool's best program becomes the incumbent again."""
+        if record.accepted:
+            self.pool.add(
+                PoolEntry(self.graph.state_dict(), dict(self.incumbent_scores), parent, self.step)
+            )
+        self._take(self.pool.best())
+        return dataclasses.replace(record, parent=parent, pool=len(self.pool))
 
     # -- the loop ----------------------------------------------------------------------
 

@@ -325,6 +325,10 @@ class Step:
     screen_items: tuple[str, ...] = ()
     blame: str = ""
     winner: Decision | None = None
+    # Pareto parents: the pool index of the program the step edited, and the pool's size
+    # after the step (None without them).
+    parent: int | None = None
+    pool: int | None = None
 
     @property
     def label(self) -> str:
@@ -573,6 +577,8 @@ def _step(index: int, row: Mapping[str, Any]) -> Step:
         screen_items=_texts(row.get("screen_items")),
         blame=_text(_dict(row.get("blame")).get("why")),
         winner=_decision(row.get("decision")),
+        parent=_int(row.get("parent")),
+        pool=_int(row.get("pool")),
     )
 
 
@@ -857,6 +863,7 @@ def _details(
         "candidates",
         "screen_size",
         "gate_survivors",
+        "parents",
         "gate_rule",
         "gate_margin",
     )

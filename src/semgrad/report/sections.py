@@ -682,6 +682,17 @@ def _candidates_table(s: Step) -> Html:
             )
         )
     why: list[Content] = []
+    if s.parent is not None:
+        parent = "the initial program" if s.parent == 0 else f"program {s.parent} of the pool"
+        why.append(
+            el(
+                "p",
+                el("strong", "Parent: "),
+                f"{parent}, drawn from the Pareto front (gate {pct(s.incumbent)}); "
+                f"{s.pool} programs in the pool after the step",
+                class_="muted",
+            )
+        )
     if s.blame:
         why.append(el("p", el("strong", "Blamed node: "), s.blame, class_="muted"))
     if s.winner is not None:
@@ -692,7 +703,8 @@ def _candidates_table(s: Step) -> Html:
                 f"paired on the gate items {s.winner.text}",
             )
         )
-    head = ("#", "kind", "changes", "screen vs incumbent", "gate", "paired decision", "outcome")
+    versus = "parent" if s.parent is not None else "incumbent"
+    head = ("#", "kind", "changes", f"screen vs {versus}", "gate", "paired decision", "outcome")
     return el(
         "div",
         el("h4", f"Candidates ({len(s.candidates)}; screen on {len(s.screen_items)} items)"),
