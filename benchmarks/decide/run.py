@@ -460,9 +460,11 @@ async def run_cell(
         status = result.status
         graph = trainer.graph
         history = run_dir / "history.jsonl"
+        step_walls: list[float] = []
         if history.exists():
             for line in history.read_text().splitlines():
                 row = json.loads(line)
+                step_walls.append(float(row.get("wall_s") or 0.0))
                 gate = row.get("gate") or {}
                 steps.append(
                     {
@@ -476,12 +478,18 @@ async def run_cell(
                 )
         initial_gate, best_gate = result.initial_gate, result.best_gate
         settings: dict[str, Any] | None = config.optimizer.model_dump(mode="json")
+        # Over every process of a resumed cell (a run dir from before the trainer kept its
+        # wall time: at least the time its recorded steps took).
+        earlier = result.total_wall_s - result.wall_s
+        if earlier <= 0:
+            earlier = max(0.0, sum(step_walls) - result.wall_s)
     else:
         initial_gate = best_gate = settings = None
-    opt_wall = time.perf_counter() - t0
+        earlier = 0.0
+    opt_wall = time.perf_counter() - t0 + earlier
     test_log_start = len(log)
     results = await score(graph, test, metric, models.llm("forward", log))
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - t0 + earlier
     return {
         **cell_fields(
             task,

@@ -474,7 +474,6 @@ def test_the_search_offers_a_demos_candidate_beside_the_text_edits(tmp_path: Pat
     assert all(not p["parameter"].endswith(".demos") for p in step.proposals)
 
 
-
 def _teacher_models() -> dict[str, ScriptedLLM]:
     """The forward model answers the final node in uppercase only when it was shown
     demonstrations (prior turns); the teacher answers every word in uppercase; every
@@ -735,3 +734,18 @@ def test_the_sign_rule_accepts_a_significant_win(tmp_path: Path) -> None:
     assert step.accepted and step.decision is not None
     assert step.decision.rule == "sign<=0.05" and step.decision.wins == 6
     assert step.decision.p_value == pytest.approx(1 / 64)
+
+
+def test_a_resumed_run_s_wall_time_covers_every_process(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with pytest.raises(Killed):  # killed in the second step
+        optimize(config(steps=3), run_dir, llms=models(killed_at(9)), splits=splits())
+    before = json.loads((run_dir / "checkpoint.json").read_text())
+    assert before["step"] >= 1 and before["wall_s"] > 0
+    result = optimize(
+        config(steps=3), run_dir, resume=True, llms=models(upper_for_final), splits=splits()
+    )
+    assert result.total_wall_s == pytest.approx(before["wall_s"] + result.wall_s, abs=0.2)
+    assert (
+        json.loads((run_dir / "checkpoint.json").read_text())["wall_s"] >= result.total_wall_s - 0.1
+    )

@@ -113,9 +113,12 @@ class RunResult:
     initial_gate: float | None
     best_gate: float | None
     spend: dict[str, dict[str, int]] = field(default_factory=dict)
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # this process's part of the run
     message: str = ""
     graph: Graph | Swarm | None = None
+    # Over every process of the run: the time up to each one's last checkpoint (a killed
+    # process's time after it is not counted), then this one's.
+    total_wall_s: float = 0.0
 
 
 def load_model(config: RunConfig) -> Graph | Swarm:
@@ -250,6 +253,10 @@ class Trainer:
         # Pareto parents ([optimizer] parents = "pareto"): the accepted programs; empty
         # until the first step that draws a parent.
         self.pool = ProgramPool()
+        # Wall time of the run's earlier processes (see RunResult.total_wall_s), and when
+        # this one started.
+        self.prior_wall = 0.0
+        self._started = time.perf_counter()
         # The last checkpoint written or restored (what a stop mid-step records).
         self._committed: dict[str, Any] | None = None
 
@@ -313,6 +320,10 @@ class Trainer:
         """What is optimized: the graph, or the swarm (whose realisation is `graph`)."""
         return self.edge_step.swarm if self.edge_step else self.graph
 
+    def wall(self) -> float:
+        """Seconds the run has taken so far, over every process (`RunResult.total_wall_s`)."""
+        return round(self.prior_wall + time.perf_counter() - self._started, 1)
+
     def spend(self) -> dict[str, dict[str, int]]:
         return _add_spend(self.prior_spend, _spend_dict(self.meter.snapshot().by_phase()))
 
@@ -329,6 +340,7 @@ class Trainer:
             "spend": self.spend(),
             "budget_spent": self.budget.charged(),
             "prompts": [FORWARD_VERSION, BACKWARD_VERSION, OPTIMIZER_VERSION],
+            "wall_s": self.wall(),
         }
         if self.budget.limits_requests:
             # A repeat of a request counted before the stop stays free after the resume.
@@ -368,6 +380,7 @@ class Trainer:
             "status": status,
             "spend": self.spend(),
             "budget_spent": self.budget.charged(),
+            "wall_s": self.wall(),
         }
         if self.budget.limits_requests:
             state["counted_requests"] = self.budget.counted_requests()
@@ -391,6 +404,7 @@ class Trainer:
         self.teacher_demos = tuple(Demo.from_dict(d) for d in teacher.get("demos", []))
         self.taught = set(teacher.get("taught", []))
         self.pool = ProgramPool.from_dict(state.get("pool") or [])
+        self.prior_wall = float(state.get("wall_s") or 0.0)
         self.budget.charge_at_least(dict(state.get("budget_spent") or {}))
         self.budget.restore_counted_requests(list(state.get("counted_requests") or []))
         self.files.truncate_history(self.step)
@@ -737,6 +751,7 @@ class Trainer:
             time.perf_counter() - t0,
             message,
             self.model,
+            self.wall(),
         )
 
     def _open(self, resume: bool) -> None:
@@ -815,7 +830,7 @@ class Trainer:
         )
 
     async def run(self, *, resume: bool = False) -> RunResult:
-        t0 = time.perf_counter()
+        t0 = self._started = time.perf_counter()
         self._open(resume)
         try:
             await self._initial_scores()
