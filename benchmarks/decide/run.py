@@ -200,6 +200,10 @@ def _maybe_miss_is_budget(llm: LLM, args: argparse.Namespace) -> LLM:
     return MissIsBudget(llm) if getattr(args, "replay_budget_stop", False) else llm
 
 
+OPT_LOG = "requests.partial.jsonl.gz"
+"""In a cell's run directory: its optimization requests so far (`run_cell`)."""
+
+
 def cell_dir(task: str) -> Path:
     return HERE / "results" / task.replace(":", "-")
 
@@ -398,6 +402,18 @@ async def run_cell(
     if spec is not None:
         run_dir = args.runs / task.replace(":", "-") / cell_name(method, seed)
         resume = (run_dir / "checkpoint.json").exists()
+        # The requests of the cell's earlier processes, kept at each checkpoint: a resumed
+        # cell's log is then every request of the cell, as a replay needs (requests after
+        # the last checkpoint are asked again on the resume, the cache answering them).
+        kept = run_dir / OPT_LOG
+        if resume and kept.exists():
+            log.entries.extend(RequestLog.read(kept))
+        elif resume:
+            print(
+                f"    {run_dir} kept no request log (started by an older runner): the cell's "
+                "log will lack its earlier requests; `--relog` writes a whole one afterwards",
+                flush=True,
+            )
         seen = None
         if args.counting == "distinct":
             # Requests already counted stay counted (and their repeats free) on a resume.
@@ -442,6 +458,9 @@ async def run_cell(
         run_splits = Splits(splits.train, gate_split, (), metric)
 
         def progress(event: ProgressEvent) -> None:
+            if isinstance(event, (InitialScored, StepFinished, BudgetStopped)):
+                run_dir.mkdir(parents=True, exist_ok=True)
+                log.write(kept)
             if isinstance(event, InitialScored):
                 print(f"    initial gate {event.gate:.3f}", flush=True)
             elif isinstance(event, StepFinished):
@@ -692,6 +711,8 @@ async def main_async(args: argparse.Namespace) -> int:
     cells = [(m, s) for m in args.methods for s in args.seeds]
     if args.replay:
         return await replay(args, cells)
+    if args.relog:
+        return await relog(args, cells)
     check_peer_venvs(args.methods)
     if getattr(args, "fake", False):
         cache = Cache(args.runs / "fake-cache.sqlite")
@@ -851,6 +872,10 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
             )
             try:
                 again, _ = await run_cell(args.task, method, seed, fresh, models)
+            except CacheMissError:
+                bad += 1
+                print(f"{name}: replay DIFFERS: the log lacks a request the cell makes")
+                continue
             finally:
                 replay_cache.close()
         # The same test scores, and the same way there: the requests by role and each
@@ -864,6 +889,50 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
         bad += bool(differs)
         verdict = "matches" if not differs else f"DIFFERS in {', '.join(differs)}"
         print(f"{name}: replay {verdict}", flush=True)
+    return 1 if bad else 0
+
+
+async def relog(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
+    """Write again the request log of finished cells, by running each again from the
+    start through the response cache (which answers every request the cell made): for a
+    cell finished by a resumed process of an older runner, whose log lacked the earlier
+    processes' requests. The log is kept only when the run again gives the committed test
+    scores, requests used and steps; the results file is left as it is."""
+    out = results_dir(args)
+    cache = Cache(args.cache)
+    models = serving_models(cache)
+    bad = 0
+    try:
+        for method, seed in cells:
+            name = cell_name(method, seed)
+            path = out / f"{name}.json"
+            if not path.exists() or method not in METHODS:
+                continue
+            record = json.loads(path.read_text())
+            with tempfile.TemporaryDirectory() as tmp:
+                fresh = argparse.Namespace(
+                    **{
+                        **vars(args),
+                        "runs": Path(tmp) / "runs",
+                        "counting": record.get("counting", "every"),
+                        "optimizer": replay_settings(record),
+                    }
+                )
+                again, log = await run_cell(args.task, method, seed, fresh, models)
+            differs = [
+                key
+                for key in ("test_scores", "used", "steps")
+                if key in record and _comparable(again.get(key)) != _comparable(record[key])
+            ]
+            if differs:
+                bad += 1
+                print(f"{name}: relog DIFFERS in {', '.join(differs)}; log not written")
+                continue
+            log.write(out / f"{name}.requests.jsonl.gz")
+            print(f"{name}: relogged, {len(log)} requests", flush=True)
+    finally:
+        await models.aclose()
+        cache.close()
     return 1 if bad else 0
 
 
@@ -899,6 +968,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--cache", type=Path, default=work / "cache.sqlite")
     ap.add_argument("--runs", type=Path, default=work / "runs", help="run directories")
     ap.add_argument("--replay", action="store_true")
+    ap.add_argument(
+        "--relog",
+        action="store_true",
+        help="write finished cells' request logs again, running them through the cache",
+    )
     ap.add_argument("--optimizer-max-tokens", type=int, default=512, help="peers' strong calls")
     ap.add_argument("--timeout", type=float, default=8 * 3600, help="wall seconds per peer cell")
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE for peer adapters")

@@ -139,3 +139,65 @@ def test_counted_requests_survive_a_resume_and_repeats_are_free(tmp_path: Path) 
     assert again.counts == {"forward": 1, "strong": 1} and "a" * 64 in again
     again.add("forward", "d" * 64)
     assert runner.SeenRequests(tmp_path / "counted_requests.txt").counts["forward"] == 2
+
+
+class Killed(BaseException):
+    """A kill in the middle of a cell."""
+
+
+def test_a_cell_resumed_after_a_kill_logs_every_request_and_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log of a cell finished by a resumed process holds the earlier processes'
+    requests too (kept in the run directory at each checkpoint), so it replays; `--relog`
+    writes a whole log again for a cell whose log lacks them."""
+    runner = _load_runner()
+    calls = {"optimizer": 0}
+
+    def killing(request: Request) -> str:
+        if request.phase == "optimizer":
+            calls["optimizer"] += 1
+            if calls["optimizer"] == 4:  # in the second step
+                raise Killed
+        return _reply(request)
+
+    replies = {"now": killing}
+    monkeypatch.setattr(runner, "HERE", tmp_path)
+    monkeypatch.setattr(
+        runner,
+        "serving_models",
+        lambda cache: runner.Models.scripted(cache, lambda model: lambda r: replies["now"](r)),
+    )
+    args = runner.parse_args(
+        [
+            "--task", "arith", "--methods", "paper", "--seeds", "0",
+            "--forward-budget", "3000", "--strong-budget", "12",
+            "--cache", str(tmp_path / "cache.sqlite"), "--runs", str(tmp_path / "runs"),
+            "--data-dir", str(tmp_path),  # a data directory: the replay runs the cell again
+        ]
+    )  # fmt: skip
+    with pytest.raises(Killed):
+        asyncio.run(runner.main_async(args))
+    assert (tmp_path / "runs" / "arith" / "paper__seed0" / runner.OPT_LOG).exists()
+    replies["now"] = _reply
+    assert asyncio.run(runner.main_async(args)) == 0
+    out = tmp_path / "results" / "arith"
+    cell = json.loads((out / "paper__seed0.json").read_text())
+    assert len(cell["steps"]) >= 2
+    args.replay = True
+    assert asyncio.run(runner.main_async(args)) == 0
+
+    from semgrad.llm.record import RequestLog
+
+    # A log that lacks the optimization's first requests (an older runner's resumed cell)
+    # does not replay; --relog writes a whole one, and the results file stays as it was.
+    path = out / "paper__seed0.requests.jsonl.gz"
+    whole = RequestLog.read(path)
+    RequestLog(whole.entries[len(whole) // 3 :]).write(path)
+    assert asyncio.run(runner.main_async(args)) == 1
+    args.replay, args.relog = False, True
+    before = (out / "paper__seed0.json").read_text()
+    assert asyncio.run(runner.main_async(args)) == 0
+    assert (out / "paper__seed0.json").read_text() == before
+    args.replay, args.relog = True, False
+    assert asyncio.run(runner.main_async(args)) == 0
