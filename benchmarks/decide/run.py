@@ -897,7 +897,9 @@ async def relog(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
     start through the response cache (which answers every request the cell made): for a
     cell finished by a resumed process of an older runner, whose log lacked the earlier
     processes' requests. The log is kept only when the run again gives the committed test
-    scores, requests used and steps; the results file is left as it is."""
+    scores, requests used and steps; of the results file only the requests and tokens read
+    from the log (``requests``, ``test_requests``; without ``cache_hits``, which a run
+    through the cache cannot tell) are written again, and ``relogged`` says when."""
     out = results_dir(args)
     cache = Cache(args.cache)
     models = serving_models(cache)
@@ -929,6 +931,13 @@ async def relog(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
                 print(f"{name}: relog DIFFERS in {', '.join(differs)}; log not written")
                 continue
             log.write(out / f"{name}.requests.jsonl.gz")
+            for key in ("requests", "test_requests"):
+                record[key] = {
+                    role: {k: v for k, v in usage.items() if k != "cache_hits"}
+                    for role, usage in again[key].items()
+                }
+            record["relogged"] = time.strftime("%Y-%m-%d")
+            path.write_text(json.dumps(record, indent=1) + "\n")
             print(f"{name}: relogged, {len(log)} requests", flush=True)
     finally:
         await models.aclose()
