@@ -861,15 +861,7 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
             cache.close()
             replay_cache = Cache(Path(tmp) / "replay.sqlite", mode="replay-only")
             models = replay_models(replay_cache)
-            fresh = argparse.Namespace(
-                **{
-                    **vars(args),
-                    "runs": Path(tmp) / "runs",
-                    "replay_budget_stop": record["status"] == "budget",
-                    "counting": record.get("counting", "every"),
-                    "optimizer": replay_settings(record),
-                }
-            )
+            fresh = rerun_args(args, record, Path(tmp), record["status"] == "budget")
             try:
                 again, _ = await run_cell(args.task, method, seed, fresh, models)
             except CacheMissError:
@@ -878,14 +870,7 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
                 continue
             finally:
                 replay_cache.close()
-        # The same test scores, and the same way there: the requests by role and each
-        # step's outcome (a replay whose code took another path stops at its first
-        # request the log lacks, which a budget-stopped cell would otherwise hide).
-        differs = [
-            key
-            for key in ("test_scores", "used", "steps")
-            if key in record and _comparable(again.get(key)) != _comparable(record[key])
-        ]
+        differs = rerun_differs(again, record)
         bad += bool(differs)
         verdict = "matches" if not differs else f"DIFFERS in {', '.join(differs)}"
         print(f"{name}: replay {verdict}", flush=True)
@@ -912,20 +897,9 @@ async def relog(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
                 continue
             record = json.loads(path.read_text())
             with tempfile.TemporaryDirectory() as tmp:
-                fresh = argparse.Namespace(
-                    **{
-                        **vars(args),
-                        "runs": Path(tmp) / "runs",
-                        "counting": record.get("counting", "every"),
-                        "optimizer": replay_settings(record),
-                    }
-                )
+                fresh = rerun_args(args, record, Path(tmp))
                 again, log = await run_cell(args.task, method, seed, fresh, models)
-            differs = [
-                key
-                for key in ("test_scores", "used", "steps")
-                if key in record and _comparable(again.get(key)) != _comparable(record[key])
-            ]
+            differs = rerun_differs(again, record)
             if differs:
                 bad += 1
                 print(f"{name}: relog DIFFERS in {', '.join(differs)}; log not written")
@@ -943,6 +917,35 @@ async def relog(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
         await models.aclose()
         cache.close()
     return 1 if bad else 0
+
+
+def rerun_args(
+    args: argparse.Namespace, record: dict[str, Any], tmp: Path, budget_stop: bool = False
+) -> argparse.Namespace:
+    """`args` for running a committed cell again as it ran (a replay, a relog): its own
+    counting and optimizer settings, run directories under `tmp`; with `budget_stop`, a
+    request the replay's log lacks is the budget stop the cell ended with."""
+    return argparse.Namespace(
+        **{
+            **vars(args),
+            "runs": tmp / "runs",
+            "replay_budget_stop": budget_stop,
+            "counting": record.get("counting", "every"),
+            "optimizer": replay_settings(record),
+        }
+    )
+
+
+def rerun_differs(again: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    """What a cell run again changed of the committed one: the test scores, and the way
+    there (the requests by role and each step's outcome; a replay whose code took another
+    path stops at its first request the log lacks, which a budget-stopped cell would
+    otherwise hide)."""
+    return [
+        key
+        for key in ("test_scores", "used", "steps")
+        if key in record and _comparable(again.get(key)) != _comparable(record[key])
+    ]
 
 
 def replay_settings(record: dict[str, Any]) -> dict[str, Any] | None:
