@@ -57,7 +57,7 @@ def test_forward_hint_node_snapshot() -> None:
 def test_versions() -> None:
     assert prompts.BACKWARD_VERSION == "backward/1"
     assert prompts.OPTIMIZER_VERSION == "optimizer/5"
-    assert prompts.OPTIMIZER_SEARCH_VERSION == "optimizer-search/2"
+    assert prompts.OPTIMIZER_SEARCH_VERSION == "optimizer-search/3"
 
 
 def test_backward_neighbors_snapshot() -> None:
@@ -165,6 +165,33 @@ def test_optimizer_search_snapshot() -> None:
     check("optimizer_search_format", render(msgs))
 
 
+
+
+def test_optimizer_search_shows_an_upstream_node_the_final_answer() -> None:
+    # A hint node's own feedback (from the backward model) can be wrong about the answer;
+    # the search style shows, beside it, what the system answered and should have.
+    examples = [
+        prompts.OptimizerExample(
+            {"question": "I have two pigs and three bananas. How many animals do I have?"},
+            "2 pigs, 3 bananas",
+            ["The input is correct and does not need any changes."],
+            correct=False,
+            answer_found=True,
+            final='The expected output is: "2". The answer given was "5".',
+        )
+    ]
+    msgs = prompts.render_optimizer(
+        "instruction", "List the quantities.", examples, style="search", final_answer=True
+    )
+    check("optimizer_search_final_answer", render(msgs))
+    assert "Feedback on the whole system's final answer: The expected output" in msgs[0].content
+    # Off (a search recorded before the setting), and never in the paper's prompt.
+    off = prompts.render_optimizer("instruction", "List the quantities.", examples, style="search")
+    assert "The answer given" not in off[0].content
+    paper = prompts.render_optimizer(
+        "instruction", "List the quantities.", examples, final_answer=True
+    )
+    assert "The answer given" not in paper[0].content
 
 
 def test_optimizer_search_incumbent_snapshot() -> None:

@@ -134,9 +134,14 @@ def _used(record: dict[str, Any], role: str) -> str:
 
 def _legacy(record: dict[str, Any]) -> str:
     """"‡" for a search cell run before cells recorded their optimizer settings (every
-    survivor of the screen gated), else ""."""
-    search = str(record.get("method", "")).startswith("search")
-    return "‡" if search and record.get("optimizer") is None else ""
+    survivor of the screen gated), "§" for one run before `final_answer` (its optimizer did
+    not see the final answer for upstream nodes), else ""."""
+    if not str(record.get("method", "")).startswith("search"):
+        return ""
+    settings = record.get("optimizer")
+    if settings is None:
+        return "‡"
+    return "§" if "final_answer" not in settings else ""
 
 
 def method_order(cells: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
@@ -220,10 +225,18 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
             "budget counts now.",
             "",
         ]
-    if any(_legacy(r) for runs in cells.values() for r in runs.values()):
+    marks = {_legacy(r) for runs in cells.values() for r in runs.values()}
+    if "‡" in marks:
         lines += [
             "‡ the search as it was before 2026-12-03: every survivor of the screen went to "
             "the gate (now only the best one, `gate_survivors = 1`); to be run again.",
+            "",
+        ]
+    if "§" in marks:
+        lines += [
+            "§ the search as it was before `final_answer` (2026-12-03): its optimizer saw only "
+            "the backward pass's feedback for an upstream node, not the feedback on the final "
+            "answer; to be run again.",
             "",
         ]
     default_seeds = set(cells.get(DEFAULT_METHOD, {}))

@@ -950,13 +950,17 @@ def rerun_differs(again: dict[str, Any], record: dict[str, Any]) -> list[str]:
 
 def replay_settings(record: dict[str, Any]) -> dict[str, Any] | None:
     """The optimizer settings a cell ran with: recorded since 2026-12-03; a search cell
-    from before gated every survivor of its screen (`gate_survivors` did not exist)."""
+    from before gated every survivor of its screen (`gate_survivors` did not exist), and
+    one recorded before `final_answer` did not show it."""
     if record.get("optimizer") is not None:
-        return dict(record["optimizer"])
+        settings = dict(record["optimizer"])
+        if settings.get("method", "search") != "paper":
+            settings.setdefault("final_answer", False)
+        return settings
     spec = METHODS.get(record["method"])
     if spec is None or spec["optimizer"].get("method", "search") == "paper":
         return None
-    return {**spec["optimizer"], "gate_survivors": 32}
+    return {**spec["optimizer"], "gate_survivors": 32, "final_answer": False}
 
 
 def replay_models(cache: Cache) -> Models:

@@ -183,10 +183,16 @@ def test_a_search_cell_from_before_gate_survivors_is_marked() -> None:
     its status carries ‡ and a footnote says so; a cell with settings does not."""
     initial = _cell("initial", 0, 0, 0.4)
     old, new = _cell("search", 0, 600, 0.5), _cell("search", 1, 600, 0.5)
-    new["optimizer"] = {"method": "search", "gate_survivors": 1}
+    new["optimizer"] = {"method": "search", "gate_survivors": 1, "final_answer": True}
     lines = report.task_section("bbh:toy", {"initial": {0: initial}, "search": {0: old, 1: new}})
     row = next(line for line in lines if line.startswith(f"| {report.LABELS['search']} "))
     assert "| budget‡/budget |" in row
     assert sum(line.startswith("‡ ") for line in lines) == 1
     new_only = report.task_section("bbh:toy", {"initial": {0: initial}, "search": {1: new}})
-    assert not any("‡" in line for line in new_only)
+    assert not any("‡" in line or "§" in line for line in new_only)
+    # Settings recorded before `final_answer`: marked §, with its footnote.
+    mid = {**new, "optimizer": {"method": "search", "gate_survivors": 1}}
+    lines = report.task_section("bbh:toy", {"initial": {0: initial}, "search": {0: mid, 1: new}})
+    row = next(line for line in lines if line.startswith(f"| {report.LABELS['search']} "))
+    assert "| budget§/budget |" in row
+    assert sum(line.startswith("§ ") for line in lines) == 1

@@ -207,7 +207,7 @@ mistake); ``search``: the candidate search's, which asks for an answer format on
 final answer's format was wrong (ALGORITHMS.md §3b)."""
 
 OPTIMIZER_VERSION = "optimizer/5"
-OPTIMIZER_SEARCH_VERSION = "optimizer-search/2"
+OPTIMIZER_SEARCH_VERSION = "optimizer-search/3"
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,9 @@ class OptimizerExample:
 
     `correct` is whether the system's final answer was right (None: not known, shown as a
     mistake, as the paper protocol does); `about` what the feedback judges; `answer_found`
-    whether the metric found an answer in the final output (False: the format was wrong).
+    whether the metric found an answer in the final output (False: the format was wrong);
+    `final` the metric's feedback on the final answer, for a node that is not the output
+    node (shown by the ``search`` style only).
     """
 
     inputs: Mapping[str, str]
@@ -225,6 +227,7 @@ class OptimizerExample:
     correct: bool | None = None
     about: FeedbackOn = "output"
     answer_found: bool | None = None
+    final: str | None = None
 
 
 _FEEDBACK_ON: dict[FeedbackOn, str] = {
@@ -242,6 +245,7 @@ def render_optimizer(
     style: OptimizerStyle = "paper",
     score: float | None = None,
     rejected: Sequence[tuple[str, float]] = (),
+    final_answer: bool = False,
 ) -> tuple[Message, ...]:
     """Ask for an improved parameter text, returned between <improved> tags (parsed strictly).
 
@@ -260,7 +264,10 @@ def render_optimizer(
     The ``search`` style also shows the current text's `score` on the validation items and
     the `rejected` texts (recently tried, gated, not better) with theirs, so the optimizer
     neither proposes them again nor mistakes the current text for a failure; the ``paper``
-    style ignores both.
+    style ignores both. With `final_answer`, the ``search`` style also shows, for a
+    component that is not the output component, the feedback on the system's final answer
+    (what it was and should have been) beside the feedback on its own output: a small
+    backward model's feedback on an intermediate output is often wrong about the answer.
     """
     wrong = [ex.correct is not True for ex in examples]
     kinds = {ex.about for ex in examples}
@@ -292,9 +299,12 @@ def render_optimizer(
         if mixed:
             mark = " (the final answer was wrong)" if mistake else " (the final answer was right)"
         label = _FEEDBACK_ON[ex.about].capitalize()
+        final = ""
+        if search and final_answer and ex.final and ex.about == "output":
+            final = f"\n{_FEEDBACK_ON['final_answer'].capitalize()}: {ex.final.strip()}"
         parts.append(
             f"Example {i}{mark}\n{inputs}\nOutput: {ex.output.strip()}\n"
-            f"{label}: {_feedback_block(ex.feedback)}"
+            f"{label}: {_feedback_block(ex.feedback)}{final}"
         )
     if history:
         lines = "\n".join(f'- score {score:.2f}: "{text.strip()}"' for text, score in history)

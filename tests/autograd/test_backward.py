@@ -172,6 +172,11 @@ def test_backward_accumulates_entries_on_the_parameters() -> None:
     assert [e.messages for e in hint.grad] == [("fix input 1 of final",)] * 2
     assert gradient_messages(final) == ["a", "b"]
     assert gradient_messages(hint) == ["fix input 1 of final"]  # de-duplicated
+    # An upstream node's entry keeps the metric's word on the final answer beside its own
+    # gradient (the search's optimizer shows both); the output node's gradient is that word.
+    assert [e.final for e in hint.grad] == ["a", "b"]
+    assert [e.final for e in final.grad] == [None, None]
+    assert hint.grad[0].to_dict()["final"] == "a" and "final" not in first.to_dict()
     g.zero_grad()
     assert final.grad == [] and hint.grad == []
     # The trace keeps the variable gradients for the report.
@@ -227,6 +232,7 @@ def test_final_feedback_labels_the_feedback_as_on_the_final_answer() -> None:
     assert [(e.about, e.messages) for e in hint] == [("final_answer", ("expected 4",))]
     assert [(e.about, e.messages) for e in final] == [("output", ("expected 4",))]
     assert hint[0].answer_found is False
+    assert hint[0].final is None  # the feedback is the final answer's already
     nodes = trace.nodes  # type: ignore[attr-defined]
     assert nodes["final"].grad == ["expected 4"] and nodes["hint_1"].grad == []
     # Not a gradient of the hint: the step record's "gradients" leave it out.

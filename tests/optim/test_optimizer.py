@@ -111,6 +111,29 @@ def test_sgd_accumulates_by_backprop_and_proposes_from_param_grad() -> None:
     assert "Feedback on the output: hint 1 misled" in hint_prompt
 
 
+def test_the_search_shows_an_upstream_node_the_final_answer_beside_its_gradient() -> None:
+    # `[optimizer] final_answer` (the search's default): a hint's optimizer prompt shows the
+    # metric's word on the final answer too; the output node's gradient is that word already.
+    from semgrad.optim.config import config_from_dict
+    from semgrad.optim.trainer import make_optimizer
+
+    base = {"graph": {"hints": 2}, "data": {"train": "arith:train", "test": "arith:test"}}
+    for settings, shown in (({}, True), ({"final_answer": False}, False)):
+        g, trace, ctx = _hint_graph_trace()
+        options = config_from_dict({**base, "optimizer": settings}).optimizer
+        opt = make_optimizer(options, g.named_parameters(), seed=0)
+        asyncio.run(opt.accumulate(g, [trace], [Score(0.0, "expected 4", "5")], ctx))
+        asyncio.run(opt.propose(ctx))
+        prompts = {
+            r.node: r.messages[0].content
+            for r in ctx.llm("optimizer").requests  # type: ignore[attr-defined]
+        }
+        line = "Feedback on the whole system's final answer: expected 4"
+        assert "Feedback on the output: hint 1 misled" in prompts["hint_1"]
+        assert (line in prompts["hint_1"]) is shown and (line in prompts["hint_2"]) is shown
+        assert line not in prompts["final"]
+
+
 def test_no_gradients_ablation_labels_the_final_feedback_as_such() -> None:
     # Issue 9: every node was shown the final feedback "as feedback on its own output".
     g, trace, ctx = _hint_graph_trace()

@@ -597,6 +597,11 @@ def test_the_teacher_is_off_for_the_paper_and_demos_methods_and_refused_for_pape
     assert config_from_dict({**base, "optimizer": {"teacher": 0}}).optimizer.teacher == 0
     with pytest.raises(ConfigError, match="teacher is a setting of the search"):
         config_from_dict({**base, "optimizer": {"method": "paper", "teacher": 4}})
+    # The final answer shown to upstream nodes' optimizer: the search's, never the paper's.
+    assert config_from_dict(base).optimizer.final_answer is True
+    assert config_from_dict({**base, "optimizer": {"method": "paper"}}).optimizer.final_answer is False
+    with pytest.raises(ConfigError, match="final_answer is a setting of the search"):
+        config_from_dict({**base, "optimizer": {"method": "paper", "final_answer": True}})
     models_ = config_from_dict({**base, "models": {"teacher": "my-teacher"}}).models
     assert models_.role("teacher").model == "my-teacher"
     assert config_from_dict(base).models.role("teacher") == config_from_dict(base).models.backward

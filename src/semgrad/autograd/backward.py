@@ -215,14 +215,13 @@ def _accumulate(graph: Graph, trace: Trace, feedback: str | Verdict, about: Feed
     """Append one entry per (node that ran and received a message, trainable parameter)."""
     score = None if isinstance(feedback, str) else feedback.value
     found = None if isinstance(feedback, str) else bool(feedback.prediction)
+    seed = _seed(feedback).strip() or None
+    seeded = (seed,) if seed else ()
     for name in graph.order:
         rec = trace.nodes.get(name)
         if rec is None or rec.value is None:
             continue
-        if about == "output":
-            messages = tuple(rec.grad)
-        else:
-            messages = (_seed(feedback).strip(),) if _seed(feedback).strip() else ()
+        messages = tuple(rec.grad) if about == "output" else seeded
         if not messages:
             continue
         for _, param in graph.nodes[name].named_parameters():
@@ -237,6 +236,9 @@ def _accumulate(graph: Graph, trace: Trace, feedback: str | Verdict, about: Feed
                         about="output" if name == graph.output else about,
                         score=score,
                         answer_found=found,
+                        # The metric's word on the final answer, beside an upstream node's
+                        # own gradient (the output node's gradient is that word already).
+                        final=seed if about == "output" and name != graph.output else None,
                     )
                 )
 

@@ -55,7 +55,9 @@ class GradientEntry:
     that output should change. `about` says what the messages judge: ``"output"`` for a
     semantic gradient of this node's output, ``"final_answer"`` for the metric's feedback on
     the system's answer handed to a node with no backpropagation. `score` and
-    `answer_found` are the metric's verdict on the example's final answer, when known.
+    `answer_found` are the metric's verdict on the example's final answer, when known;
+    `final` is the metric's feedback on that answer, kept beside the semantic gradient of a
+    node that is not the output node (the search's optimizer shows both).
     """
 
     example_id: str
@@ -66,6 +68,7 @@ class GradientEntry:
     about: FeedbackOn = "output"
     score: float | None = None
     answer_found: bool | None = None
+    final: str | None = None
 
     @property
     def correct(self) -> bool | None:
@@ -82,6 +85,7 @@ class GradientEntry:
             "about": self.about,
             "score": self.score,
             "answer_found": self.answer_found,
+            **({"final": self.final} if self.final is not None else {}),
         }
 
 

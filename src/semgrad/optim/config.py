@@ -137,6 +137,11 @@ class OptimizerConfig(StrictConfig):
     # drawn from the Pareto front of the accepted programs' per-item gate scores, GEPA's
     # way; semgrad.optim.pool).
     parents: Literal["incumbent", "pareto"] = "incumbent"
+    # Show the optimizer, for a node that is not the output node, the metric's feedback on
+    # the system's final answer (what it was and should have been) beside the feedback on
+    # the node's own output. Default true for the search (since 2026-12-03), false for the
+    # paper method, whose prompt is the paper's.
+    final_answer: bool = True
 
     @model_validator(mode="before")
     @classmethod
@@ -148,7 +153,13 @@ class OptimizerConfig(StrictConfig):
         index = 0 if method == "paper" else 1
         filled = {key: values[index] for key, values in _METHOD_DEFAULTS.items()}
         filled["teacher"] = DEFAULT_TEACHER if method == "search" else 0
+        filled["final_answer"] = method != "paper"
         out = {**filled, **data}
+        if method == "paper" and out.get("final_answer"):
+            raise ValueError(
+                "final_answer is a setting of the search: the paper method's optimizer prompt "
+                'is the paper\'s; remove final_answer or use method = "search"'
+            )
         if method == "paper" and out.get("teacher"):
             raise ValueError(
                 "teacher is a setting of the search: the paper method changes instructions "

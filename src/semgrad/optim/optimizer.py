@@ -123,7 +123,9 @@ def _copies_own_work(text: str, examples: Sequence[OptimizerExample]) -> bool:
     message: that is the example replayed, not an instruction. A proposal that takes up one
     phrase of the feedback's advice inside its own wording is kept.
     """
-    return _echoes(text, *(s for ex in examples for s in (ex.output, *ex.feedback)))
+    return _echoes(
+        text, *(s for ex in examples for s in (ex.output, *ex.feedback, ex.final or ""))
+    )
 
 
 def _copies_an_input(text: str, examples: Sequence[OptimizerExample], n: int = 10) -> bool:
@@ -218,6 +220,7 @@ class Optimizer:
         seed: int = 0,
         style: OptimizerStyle = "paper",
         rejected: int = 3,
+        final_answer: bool = False,
     ) -> None:
         if style not in ("paper", "search"):
             raise ConfigError(f"must be 'paper' or 'search', got {style!r}", key="style")
@@ -236,6 +239,8 @@ class Optimizer:
         # last `rejected` texts that were gated and not accepted, with their scores.
         self.score: float | None = None
         self.rejected_limit = rejected
+        # ... and, for a node that is not the output node, the feedback on the final answer.
+        self.final_answer = final_answer
         self._rejected: dict[str, list[tuple[str, float]]] = {name: [] for name in self.params}
 
     def zero_grad(self) -> None:
@@ -279,7 +284,13 @@ class Optimizer:
     def _examples(entries: Sequence[GradientEntry]) -> list[OptimizerExample]:
         return [
             OptimizerExample(
-                dict(e.inputs), e.output, list(e.messages), e.correct, e.about, e.answer_found
+                dict(e.inputs),
+                e.output,
+                list(e.messages),
+                e.correct,
+                e.about,
+                e.answer_found,
+                e.final,
             )
             for e in entries
             if e.messages
@@ -334,6 +345,7 @@ class Optimizer:
             style=self.style,
             score=self.score,
             rejected=self._rejected[name],
+            final_answer=self.final_answer,
         )
         request = Request(
             messages=prompt,

@@ -83,7 +83,12 @@ from semgrad.optim.search import (
     search_step,
 )
 from semgrad.optim.splits import Splits, load_splits
-from semgrad.prompts import BACKWARD_VERSION, FORWARD_VERSION, OPTIMIZER_VERSION
+from semgrad.prompts import (
+    BACKWARD_VERSION,
+    FORWARD_VERSION,
+    OPTIMIZER_SEARCH_VERSION,
+    OPTIMIZER_VERSION,
+)
 from semgrad.swarm.composite import Swarm
 from semgrad.swarm.spec import load_spec
 from semgrad.telemetry import traced
@@ -134,7 +139,13 @@ def make_optimizer(
     """The text optimizer `[optimizer]` names, over `params`."""
     # The search shows the optimizer the incumbent's score and recently rejected texts.
     search: dict[str, Any] = (
-        {} if options.method == "paper" else {"style": "search", "rejected": options.rejected}
+        {}
+        if options.method == "paper"
+        else {
+            "style": "search",
+            "rejected": options.rejected,
+            "final_answer": options.final_answer,
+        }
     )
     if options.name == "node":
         return NodeOptimizer(
@@ -324,6 +335,11 @@ class Trainer:
         """Seconds the run has taken so far, over every process (`RunResult.total_wall_s`)."""
         return round(self.prior_wall + time.perf_counter() - self._started, 1)
 
+    def _optimizer_version(self) -> str:
+        """The version of the optimizer prompt this run's proposals use."""
+        style = getattr(self.optimizer, "style", "paper")
+        return OPTIMIZER_SEARCH_VERSION if style == "search" else OPTIMIZER_VERSION
+
     def spend(self) -> dict[str, dict[str, int]]:
         return _add_spend(self.prior_spend, _spend_dict(self.meter.snapshot().by_phase()))
 
@@ -339,7 +355,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "spend": self.spend(),
             "budget_spent": self.budget.charged(),
-            "prompts": [FORWARD_VERSION, BACKWARD_VERSION, OPTIMIZER_VERSION],
+            "prompts": [FORWARD_VERSION, BACKWARD_VERSION, self._optimizer_version()],
             "wall_s": self.wall(),
         }
         if self.budget.limits_requests:
