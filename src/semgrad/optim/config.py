@@ -99,6 +99,13 @@ _METHOD_DEFAULTS: dict[str, tuple[object, object]] = {
 }
 
 
+# Settings the paper method refuses when on (its protocol is the paper's), and why.
+_SEARCH_ONLY = {
+    "teacher": "the paper method changes instructions only",
+    "final_answer": "the paper method's optimizer prompt is the paper's",
+}
+
+
 class OptimizerConfig(StrictConfig):
     method: Method = "search"
     name: Literal["sgd", "node"] = "sgd"
@@ -155,16 +162,12 @@ class OptimizerConfig(StrictConfig):
         filled["teacher"] = DEFAULT_TEACHER if method == "search" else 0
         filled["final_answer"] = method != "paper"
         out = {**filled, **data}
-        if method == "paper" and out.get("final_answer"):
-            raise ValueError(
-                "final_answer is a setting of the search: the paper method's optimizer prompt "
-                'is the paper\'s; remove final_answer or use method = "search"'
-            )
-        if method == "paper" and out.get("teacher"):
-            raise ValueError(
-                "teacher is a setting of the search: the paper method changes instructions "
-                'only; remove teacher or use method = "search"'
-            )
+        for key, why in _SEARCH_ONLY.items():
+            if method == "paper" and out.get(key):
+                raise ValueError(
+                    f"{key} is a setting of the search: {why}; remove {key} or use "
+                    'method = "search"'
+                )
         if out.get("parents") == "pareto" and method == "paper":
             raise ValueError(
                 'parents = "pareto" is a setting of the search: the paper method edits the '

@@ -124,7 +124,7 @@ def _copies_own_work(text: str, examples: Sequence[OptimizerExample]) -> bool:
     phrase of the feedback's advice inside its own wording is kept.
     """
     return _echoes(
-        text, *(s for ex in examples for s in (ex.output, *ex.feedback, ex.final or ""))
+        text, *(s for ex in examples for s in (ex.output, *ex.feedback, ex.final) if s)
     )
 
 

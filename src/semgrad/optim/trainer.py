@@ -337,8 +337,7 @@ class Trainer:
 
     def _optimizer_version(self) -> str:
         """The version of the optimizer prompt this run's proposals use."""
-        style = getattr(self.optimizer, "style", "paper")
-        return OPTIMIZER_SEARCH_VERSION if style == "search" else OPTIMIZER_VERSION
+        return OPTIMIZER_SEARCH_VERSION if self.optimizer.style == "search" else OPTIMIZER_VERSION
 
     def spend(self) -> dict[str, dict[str, int]]:
         return _add_spend(self.prior_spend, _spend_dict(self.meter.snapshot().by_phase()))
