@@ -226,7 +226,7 @@ def test_eval_counts_replies_cut_off_at_max_tokens(
     assert code == 0
     table = capsys.readouterr().out
     cut_line = next(line for line in table.splitlines() if "cut off at max_tokens" in line)
-    assert cut_line.split()[-2] == "3"
+    assert cut_line.split("│")[-2].strip() == "3 (final 3)"  # how many, and which node
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert all(row["trace"]["truncated"] == ["final"] for row in rows)
     assert all("cut off after max_tokens" in row["feedback"] for row in rows)

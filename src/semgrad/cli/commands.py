@@ -581,7 +581,10 @@ def eval_(
     table.add_row("examples", str(result.n))
     table.add_row(f"score ({metric.name})", f"{result.score:.1%}")
     table.add_row("errors", str(result.errors))
-    table.add_row("cut off at max_tokens", str(result.truncated))
+    by_node = ", ".join(f"{node} {n}" for node, n in result.truncated_by_node().items())
+    table.add_row(
+        "cut off at max_tokens", f"{result.truncated} ({by_node})" if by_node else "0"
+    )
     table.add_row("model calls", str(total.calls))
     table.add_row("cache hits", str(total.cache_hits))
     table.add_row("prompt tokens", str(total.prompt_tokens))

@@ -125,6 +125,15 @@ class EvalResult:
         """Examples where some reply was cut off at max_tokens (see `NodeTrace.truncated`)."""
         return sum(1 for r in self.results if r.trace.truncated)
 
+    def truncated_by_node(self) -> dict[str, int]:
+        """Per node, the examples whose reply from it was cut off at max_tokens, in graph
+        order: a hint cut short is a different matter from an answer cut short."""
+        counts: dict[str, int] = {}
+        for r in self.results:
+            for n in r.trace.truncated:
+                counts[n.node] = counts.get(n.node, 0) + 1
+        return counts
+
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "n": self.n,
