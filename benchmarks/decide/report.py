@@ -41,6 +41,7 @@ LABELS = {
     "search-nograd": "ablation: search without gradients",
     "search-nogate": "ablation: search without the gate (the screen decides)",
     "search-pareto": "search with Pareto parents (GEPA-style pool)",
+    "search-fallback": "search with the next blamed node's edit when the first's changes nothing",
     # Peers (benchmarks/peers adapters through the decide runner's serving path).
     "textgrad": "TextGrad (TGD)",
     "copro": "DSPy COPRO",

@@ -101,6 +101,12 @@ METHODS: dict[str, dict[str, Any] | None] = {
     # A variant of the default: each step edits a parent drawn from the Pareto front of the
     # accepted programs (GEPA's way) instead of the incumbent.
     "search-pareto": {"gate": "val", "optimizer": {"method": "search", "parents": "pareto"}},
+    # A variant of the default: a one-node candidate whose blamed node's proposal changes
+    # nothing takes the next blamed node's proposal instead (`node_fallback`).
+    "search-fallback": {
+        "gate": "val",
+        "optimizer": {"method": "search", "node_fallback": True},
+    },
 }
 # Peer methods (benchmarks/peers): each runs its adapter in its own venv, through the proxy
 # in upstream mode, i.e. through `Models` like the methods above (`run_peer_cell`).

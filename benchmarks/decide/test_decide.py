@@ -108,6 +108,9 @@ def test_every_semgrad_method_is_a_valid_run_config() -> None:
     assert {k for k, v in opts["search-pareto"].model_dump().items() if default[k] != v} == {
         "parents"
     }
+    assert {k for k, v in opts["search-fallback"].model_dump().items() if default[k] != v} == {
+        "node_fallback"
+    }
 
 
 def test_gsm8k_splits_are_cut_to_50_50_200(monkeypatch: pytest.MonkeyPatch) -> None:

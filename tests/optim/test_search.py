@@ -134,6 +134,38 @@ def test_a_failed_proposal_is_sampled_again_and_the_retry_can_win(tmp_path: Path
     assert [p["new"] is None for p in finals] == [True, False]
 
 
+@pytest.mark.parametrize("fallback", [False, True])
+def test_node_fallback_gives_the_one_node_candidate_the_next_blamed_nodes_edit(
+    tmp_path: Path, fallback: bool
+) -> None:
+    # Round-robin blames hint_1 first; its proposal (and its retry) has no tags, while the
+    # same optimizer reply set has a real edit of the output node.
+    cfg = config(optimizer={"node_fallback": fallback})
+    asked: list[Request] = []
+
+    def optimizer(request: Request) -> str:
+        asked.append(request)
+        return upper_for_final(request)
+
+    optimize(cfg, tmp_path / "run", llms=models(optimizer), splits=splits())
+    [first] = history(tmp_path / "run")
+    assert first.blame["order"][0] == "hint_1.instruction"
+    node, full = first.candidates[:2]
+    assert (node.kind, full.kind) == ("node", "full")
+    assert len(asked) == 3 + 2 + 2  # the same optimizer requests either way
+    if not fallback:
+        assert node.error is not None and not node.changes
+        assert full.error is None and full.accepted
+        return
+    assert node.error is None and node.accepted
+    assert node.changes == {"final.instruction": "Reply with the word in UPPERCASE only."}
+    # On record: hint_1's failed proposal and its retry, then the edit taken.
+    assert [p["parameter"] for p in node.proposals] == [
+        "hint_1.instruction", "hint_1.instruction", "final.instruction"
+    ]  # fmt: skip
+    assert full.error == "the same edit as candidate 0"
+
+
 def test_the_search_is_the_default_and_learns_the_format(tmp_path: Path) -> None:
     cfg = config(steps=2)
     assert cfg.optimizer.method == "search"
@@ -602,6 +634,8 @@ def test_the_teacher_is_off_for_the_paper_and_demos_methods_and_refused_for_pape
     assert config_from_dict({**base, "optimizer": {"method": "paper"}}).optimizer.final_answer is False
     with pytest.raises(ConfigError, match="final_answer is a setting of the search"):
         config_from_dict({**base, "optimizer": {"method": "paper", "final_answer": True}})
+    with pytest.raises(ConfigError, match="node_fallback is a setting of the search"):
+        config_from_dict({**base, "optimizer": {"method": "paper", "node_fallback": True}})
     models_ = config_from_dict({**base, "models": {"teacher": "my-teacher"}}).models
     assert models_.role("teacher").model == "my-teacher"
     assert config_from_dict(base).models.role("teacher") == config_from_dict(base).models.backward

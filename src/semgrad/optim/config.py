@@ -103,6 +103,7 @@ _METHOD_DEFAULTS: dict[str, tuple[object, object]] = {
 _SEARCH_ONLY = {
     "teacher": "the paper method changes instructions only",
     "final_answer": "the paper method's optimizer prompt is the paper's",
+    "node_fallback": "the paper method proposes one edit per parameter, not candidates",
 }
 
 
@@ -149,6 +150,11 @@ class OptimizerConfig(StrictConfig):
     # the node's own output. Default true for the search (since 2026-12-03), false for the
     # paper method, whose prompt is the paper's.
     final_answer: bool = True
+    # When the most blamed node's proposal changes nothing (it failed, or repeated the
+    # current text, retry included), the one-node candidate takes the next blamed node's
+    # proposal from the same optimizer reply instead of being dropped (no extra requests).
+    # Off by default until measured (benchmarks/decide, method "search-fallback").
+    node_fallback: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -331,7 +331,17 @@ class _Step:
             return out
 
         by_name = {p.parameter: p for p in everything}
-        out = [self._from_proposals(0, "node", with_retries([by_name[first]]))]
+        node = self._from_proposals(0, "node", with_retries([by_name[first]]))
+        if node.error is not None and cfg.node_fallback:
+            # The next blamed node whose proposal (or its retry) is a real edit; the record
+            # keeps the failed proposal of the node before it.
+            for name in order[1:]:
+                other = self._from_proposals(0, "node", with_retries([by_name[name]]))
+                if other.error is None:
+                    other.proposals = [*node.proposals, *other.proposals]
+                    node = other
+                    break
+        out = [node]
         if len(order) > 1 and slots > 1:
             out.append(self._from_proposals(0, "full", with_retries(everything)))
         for i, props in enumerate(sampled, start=1):
