@@ -711,6 +711,19 @@ def results_dir(args: argparse.Namespace) -> Path:
     return cell_dir(args.task)
 
 
+def warm_cache(cache: Cache, root: Path | None = None) -> int:
+    """Put every committed cell's logged replies into the response cache (first reply per
+    request wins) and return how many entries were new: on a new machine, requests that
+    committed cells already made (the initial gate, shared screens) are answered as they
+    were instead of being computed again. Deterministic scoring makes a logged reply the
+    one the model would give; a cell's own requests still count against its budget."""
+    root = root or HERE / "results"
+    return sum(
+        RequestLog.read(path).fill_cache(cache)
+        for path in sorted(root.glob("*/*.requests.jsonl.gz"))
+    )
+
+
 async def main_async(args: argparse.Namespace) -> int:
     out = results_dir(args)
     out.mkdir(parents=True, exist_ok=True)
@@ -725,6 +738,8 @@ async def main_async(args: argparse.Namespace) -> int:
         models = fake_models(cache)
     else:
         cache = Cache(args.cache)
+        if args.warm_cache:
+            print(f"response cache: {warm_cache(cache)} replies added from committed logs")
         models = serving_models(cache)
     failed = 0
     try:
@@ -994,6 +1009,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--relog",
         action="store_true",
         help="write finished cells' request logs again, running them through the cache",
+    )
+    ap.add_argument(
+        "--warm-cache",
+        action="store_true",
+        help="first fill the response cache from every committed cell's request log (a new "
+        "machine: requests committed cells made are answered as they were, not recomputed)",
     )
     ap.add_argument("--optimizer-max-tokens", type=int, default=512, help="peers' strong calls")
     ap.add_argument("--timeout", type=float, default=8 * 3600, help="wall seconds per peer cell")

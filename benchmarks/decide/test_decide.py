@@ -209,3 +209,25 @@ def test_a_cell_resumed_after_a_kill_logs_every_request_and_replays(
     assert after == before
     args.replay, args.relog = True, False
     assert asyncio.run(runner.main_async(args)) == 0
+
+
+def test_warm_cache_fills_the_response_cache_from_every_committed_log(tmp_path: Path) -> None:
+    from semgrad.llm.record import LogEntry, RequestLog
+
+    runner = _load_runner()
+
+    def entry(key: str, text: str) -> LogEntry:
+        return LogEntry(key, {"model": "m", "messages": [key]}, text, 3, 1, "stop", False)
+
+    root = tmp_path / "results"
+    for task, entries in {
+        "bbh-a": [entry("k1", "one"), entry("k2", "two")],
+        "bbh-b": [entry("k2", "two"), entry("k3", "three")],  # k2 again: one entry
+    }.items():
+        (root / task).mkdir(parents=True)
+        RequestLog(entries).write(root / task / "search__seed0.requests.jsonl.gz")
+    cache = Cache(tmp_path / "cache.sqlite")
+    assert runner.warm_cache(cache, root) == 3
+    assert runner.warm_cache(cache, root) == 0  # nothing new the second time
+    hit = cache.get("k3")
+    assert hit is not None and hit.text == "three"
