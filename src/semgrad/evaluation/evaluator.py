@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,13 +127,9 @@ class EvalResult:
         return sum(1 for r in self.results if r.trace.truncated)
 
     def truncated_by_node(self) -> dict[str, int]:
-        """Per node, the examples whose reply from it was cut off at max_tokens, in graph
-        order: a hint cut short is a different matter from an answer cut short."""
-        counts: dict[str, int] = {}
-        for r in self.results:
-            for n in r.trace.truncated:
-                counts[n.node] = counts.get(n.node, 0) + 1
-        return counts
+        """Per node, the examples whose reply from it was cut off at max_tokens (nodes in
+        the order they were first cut): a hint cut short is not an answer cut short."""
+        return dict(Counter(n.node for r in self.results for n in r.trace.truncated))
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
