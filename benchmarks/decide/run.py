@@ -972,16 +972,17 @@ def rerun_differs(again: dict[str, Any], record: dict[str, Any]) -> list[str]:
 def replay_settings(record: dict[str, Any]) -> dict[str, Any] | None:
     """The optimizer settings a cell ran with: recorded since 2026-12-03; a search cell
     from before gated every survivor of its screen (`gate_survivors` did not exist), and
-    one recorded before `final_answer` did not show it."""
+    one recorded before `final_answer` (or `gate_held_out`) did not have it."""
+    older = {"final_answer": False, "gate_held_out": False}
     if record.get("optimizer") is not None:
         settings = dict(record["optimizer"])
         if settings.get("method", "search") != "paper":
-            settings.setdefault("final_answer", False)
+            settings = {**older, **settings}
         return settings
     spec = METHODS.get(record["method"])
     if spec is None or spec["optimizer"].get("method", "search") == "paper":
         return None
-    return {**spec["optimizer"], "gate_survivors": 32, "final_answer": False}
+    return {**spec["optimizer"], "gate_survivors": 32, **older}
 
 
 def replay_models(cache: Cache) -> Models:

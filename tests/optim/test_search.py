@@ -22,7 +22,7 @@ from semgrad.llm.types import Request
 from semgrad.optim.config import RunConfig, config_from_dict
 from semgrad.optim.records import StepRecord, read_history
 from semgrad.optim.runfiles import RunFiles
-from semgrad.optim.search import blame, rescored_nodes
+from semgrad.optim.search import blame, decision_items, rescored_nodes
 from semgrad.optim.trainer import Splits, Trainer, optimize
 
 WORDS = [
@@ -312,6 +312,53 @@ def test_the_paired_gate_counts_wins_minus_losses_on_the_same_items(
         assert step.decision is None and gated[0].decision is not None
         assert gated[0].decision.net < margin
         assert trainer.graph.nodes["final"].instruction.value == "Answer. UP=forest"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("held_out", [True, False])
+def test_the_gate_decides_on_the_items_the_screen_did_not_use(
+    tmp_path: Path, held_out: bool
+) -> None:
+    """A candidate reaches the gate because it won its screen: a win on a screened
+    validation item is what selected it, so by default (`gate_held_out`) the gate leaves
+    the screened items out of its decision, and a candidate whose only win is there is
+    rejected; with ``gate_held_out = false`` that win counts and passes margin 1."""
+    # Which gate items the step's screen draws depends on (seed, step) only: find them.
+    first = _trainer(
+        tmp_path / "probe", "Answer. UP=forest", f"Answer. UP={TRAIN},forest", screen_size=2
+    )
+    trainer_run(first)
+    gate_words = {ex.id for ex in splits().gate}
+    screened = [i for i in history(tmp_path / "probe" / "run")[0].screen_items if i in gate_words]
+    assert len(screened) == 2
+    won = next(i for i in screened if i != "forest")
+    trainer = _trainer(
+        tmp_path,
+        "Answer. UP=forest",
+        f"Answer. UP={TRAIN},forest,{won}",
+        screen_size=2,
+        gate_held_out=held_out,
+    )
+    trainer_run(trainer)
+    step = history(tmp_path / "run")[0]
+    gated = next(c for c in step.candidates if c.decision is not None)
+    assert gated.screen_decision is not None and gated.screen_decision.wins >= 1
+    assert gated.gate is not None and gated.gate.scores[won] == 1.0  # scored on all 6
+    decision = gated.decision
+    assert decision is not None
+    if held_out:
+        assert (decision.wins, decision.losses, decision.of) == (0, 0, 4)
+        assert not step.accepted
+    else:
+        assert (decision.wins, decision.losses, decision.of) == (1, 0, 6)
+        assert step.accepted
+
+
+def test_a_gate_set_the_screen_drew_mostly_decides_on_every_item() -> None:
+    gate = splits().gate
+    incumbent = {ex.id: 0.0 for ex in gate}
+    assert set(decision_items(incumbent, gate[:3], held_out=True)) == {ex.id for ex in gate[3:]}
+    assert decision_items(incumbent, gate[:4], held_out=True) == incumbent  # 2 of 6 left
+    assert decision_items(incumbent, gate[:3], held_out=False) == incumbent
 
 
 def trainer_run(trainer: Trainer) -> Any:
@@ -631,11 +678,20 @@ def test_the_teacher_is_off_for_the_paper_and_demos_methods_and_refused_for_pape
         config_from_dict({**base, "optimizer": {"method": "paper", "teacher": 4}})
     # The final answer shown to upstream nodes' optimizer: the search's, never the paper's.
     assert config_from_dict(base).optimizer.final_answer is True
-    assert config_from_dict({**base, "optimizer": {"method": "paper"}}).optimizer.final_answer is False
+    assert (
+        config_from_dict({**base, "optimizer": {"method": "paper"}}).optimizer.final_answer is False
+    )
     with pytest.raises(ConfigError, match="final_answer is a setting of the search"):
         config_from_dict({**base, "optimizer": {"method": "paper", "final_answer": True}})
     with pytest.raises(ConfigError, match="node_fallback is a setting of the search"):
         config_from_dict({**base, "optimizer": {"method": "paper", "node_fallback": True}})
+    # The gate on the items the screen did not use: the search's default; the paper has
+    # no screen.
+    assert config_from_dict(base).optimizer.gate_held_out is True
+    paper = config_from_dict({**base, "optimizer": {"method": "paper"}}).optimizer
+    assert paper.gate_held_out is False
+    with pytest.raises(ConfigError, match="gate_held_out is a setting of the search"):
+        config_from_dict({**base, "optimizer": {"method": "paper", "gate_held_out": True}})
     models_ = config_from_dict({**base, "models": {"teacher": "my-teacher"}}).models
     assert models_.role("teacher").model == "my-teacher"
     assert config_from_dict(base).models.role("teacher") == config_from_dict(base).models.backward

@@ -104,6 +104,7 @@ _SEARCH_ONLY = {
     "teacher": "the paper method changes instructions only",
     "final_answer": "the paper method's optimizer prompt is the paper's",
     "node_fallback": "the paper method proposes one edit per parameter, not candidates",
+    "gate_held_out": "the paper method has no screen",
 }
 
 
@@ -133,6 +134,12 @@ class OptimizerConfig(StrictConfig):
     gate_rule: Literal["margin", "sign"] = "margin"  # the paired gate's rule (gate.py)
     gate_margin: int = Field(1, ge=1, le=1024)  # wins - losses needed ("margin")
     gate_level: float = Field(0.05, gt=0.0, lt=1.0)  # the sign test's level ("sign")
+    # The gate decides on the validation items the screen did not use: a candidate is
+    # gated because it won its screen, so its wins there are selected, not measured (on a
+    # gate set whose screen drew more than half of it, every item). Default true for the
+    # search (since 2026-12-03; before, the screened items counted), false for the paper
+    # method, which has no screen.
+    gate_held_out: bool = True
     # Demonstrations per node in a demos candidate; 0: no demos candidates.
     demos: int = Field(3, ge=0, le=16)
     rejected: int = Field(3, ge=0, le=16)  # recently rejected texts shown to the optimizer
@@ -166,7 +173,7 @@ class OptimizerConfig(StrictConfig):
         index = 0 if method == "paper" else 1
         filled = {key: values[index] for key, values in _METHOD_DEFAULTS.items()}
         filled["teacher"] = DEFAULT_TEACHER if method == "search" else 0
-        filled["final_answer"] = method != "paper"
+        filled["final_answer"] = filled["gate_held_out"] = method != "paper"
         out = {**filled, **data}
         for key, why in _SEARCH_ONLY.items():
             if method == "paper" and out.get(key):

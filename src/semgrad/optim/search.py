@@ -32,7 +32,8 @@ calls to make up for a weak optimizer model. One step:
     set, stopping a candidate as soon as it cannot pass (`PairedGate.hopeless`: exact);
     the best one that beats the incumbent in the paired comparison (`PairedGate`, margin
     or sign test) on the same items is accepted, and its per-item scores become the
-    incumbent's. The gate is where a step's forward requests go (50 items × the nodes a
+    incumbent's. The comparison leaves out the validation items the screen used
+    (`decision_items`; ``gate_held_out``): the candidate was chosen for winning those. The gate is where a step's forward requests go (50 items × the nodes a
     candidate re-runs): gating one survivor instead of every one leaves the budget for
     more steps. With ``gate = "none"`` (an ablation) the best survivor of the screen is
     accepted without a gate.
@@ -82,6 +83,7 @@ __all__ = [
     "SearchHost",
     "blame",
     "check_method",
+    "decision_items",
     "demo_names",
     "demo_source",
     "encode_demos",
@@ -471,8 +473,10 @@ class _Step:
 
     @traced("semgrad.gate")
     async def gate(self, cand: _Candidate, incumbent: Mapping[str, float]) -> None:
-        """Score `cand` on the gate set against the incumbent's per-item scores; with the
-        early-stop gate, stop once it cannot pass (the decision is then partial)."""
+        """Score `cand` on the gate set and decide against the incumbent's per-item scores
+        on the items of `incumbent` (`decision_items`: the gate items the screen did not
+        use, by default); with the early-stop gate, stop once it cannot pass on those (the
+        decision is then partial)."""
         host = self.host
         gate = host.splits.gate
         n = len(gate)
@@ -493,7 +497,8 @@ class _Step:
             tokens += sum(r.trace.usage.total_tokens for r in part)
             done += len(part)
             wins, losses, _ = compare(usable, incumbent)
-            if done < n and self.gate_rule.hopeless(wins, losses, n - done):
+            left = sum(1 for item in incumbent if item not in scores)
+            if done < n and self.gate_rule.hopeless(wins, losses, left):
                 partial = True
                 break
         saved = round(tokens / done * (n - done)) if partial and done else None
@@ -501,6 +506,22 @@ class _Step:
             scores, n, early_stopped=partial, tokens_saved_estimate=saved
         )
         cand.decision = self.gate_rule.decide(usable, incumbent, partial=partial)
+
+
+def decision_items(
+    incumbent: Mapping[str, float], screened: Sequence[Example], *, held_out: bool
+) -> dict[str, float]:
+    """The incumbent's per-item gate scores on the items the gate decides on. With
+    `held_out` (``[optimizer] gate_held_out``, the default) these are the gate items the
+    screen did not use: a candidate reaches the gate *because* it won its screen, so its
+    wins on the screened items are selected, not measured, and counting them again lets
+    noise through (winner's curse). A gate set so small that fewer than half of its items
+    are left (the screen drew most of it) decides on every item, as without `held_out`."""
+    if not held_out:
+        return dict(incumbent)
+    seen = {ex.id for ex in screened}
+    left = {item: score for item, score in incumbent.items() if item not in seen}
+    return left if 2 * len(left) >= len(incumbent) else dict(incumbent)
 
 
 async def incumbent_gate_scores(host: SearchHost) -> dict[str, float]:
@@ -569,11 +590,12 @@ async def search_step(host: SearchHost) -> StepRecord:
         # accepted as it is.
         best = sorted(survivors, key=lambda c: _screen_rank(c, host.graph))
         chosen = {c.index for c in best[: cfg.gate_survivors]}
+        deciding = decision_items(incumbent, screen_val, held_out=cfg.gate_held_out)
         for cand in (c for c in survivors if c.index in chosen):
             if ungated:
                 cand.decision = cand.screen_decision
             else:
-                await s.gate(cand, incumbent)
+                await s.gate(cand, deciding)
         passed = [c for c in survivors if c.decision is not None and c.decision.accepted]
         winner = max(
             passed, key=lambda c: (c.decision.net if c.decision else 0, -c.index), default=None
