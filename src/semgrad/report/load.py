@@ -276,7 +276,10 @@ class Decision:
 
     @property
     def text(self) -> str:
-        scored = f" on {self.evaluated} of {self.of} items" if self.partial else ""
+        if self.partial:
+            scored = f" on {self.evaluated} of {self.of} items"
+        else:  # the items it decided on (the gate's: those the screen did not use)
+            scored = f" on {self.of} items" if self.of else ""
         return f"+{self.wins} −{self.losses} ={self.ties}{scored} ({self.rule})"
 
 

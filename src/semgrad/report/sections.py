@@ -700,7 +700,7 @@ def _candidates_table(s: Step) -> Html:
             el(
                 "p",
                 el("strong", "Why the winner won: "),
-                f"paired on the gate items {s.winner.text}",
+                f"paired with the incumbent {s.winner.text}",
             )
         )
     versus = "parent" if s.parent is not None else "incumbent"
