@@ -33,9 +33,9 @@ calls to make up for a weak optimizer model. One step:
     the best one that beats the incumbent in the paired comparison (`PairedGate`, margin
     or sign test) on the same items is accepted, and its per-item scores become the
     incumbent's. The comparison leaves out the validation items the screen used
-    (`decision_items`; ``gate_held_out``): the candidate was chosen for winning those. The gate is where a step's forward requests go (50 items × the nodes a
-    candidate re-runs): gating one survivor instead of every one leaves the budget for
-    more steps. With ``gate = "none"`` (an ablation) the best survivor of the screen is
+    (`decision_items`; ``gate_held_out``): the candidate was chosen for winning those.
+    The gate is where a step's forward requests go (50 items × the nodes a candidate
+    re-runs): gating one survivor instead of every one leaves the budget for more steps. With ``gate = "none"`` (an ablation) the best survivor of the screen is
     accepted without a gate.
 
 With ``[optimizer] parents = "pareto"`` the trainer first draws a parent from the Pareto
