@@ -133,16 +133,22 @@ def _used(record: dict[str, Any], role: str) -> str:
     return f"{n}† ({distinct[role]} distinct)"
 
 
+# The search's settings added since cells recorded theirs, oldest first: a search cell
+# whose settings lack one ran before it, and is marked (the earliest mark it earns).
+_LATER_SETTINGS = (("final_answer", "§"), ("gate_held_out", "¶"))
+
+
 def _legacy(record: dict[str, Any]) -> str:
     """"‡" for a search cell run before cells recorded their optimizer settings (every
     survivor of the screen gated), "§" for one run before `final_answer` (its optimizer did
-    not see the final answer for upstream nodes), else ""."""
+    not see the final answer for upstream nodes), "¶" for one run before `gate_held_out`
+    (its gate counted the items its screen had used), else ""."""
     if not str(record.get("method", "")).startswith("search"):
         return ""
     settings = record.get("optimizer")
     if settings is None:
         return "‡"
-    return "§" if "final_answer" not in settings else ""
+    return next((mark for key, mark in _LATER_SETTINGS if key not in settings), "")
 
 
 def method_order(cells: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
@@ -238,6 +244,13 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
             "§ the search as it was before `final_answer` (2026-12-03): its optimizer saw only "
             "the backward pass's feedback for an upstream node, not the feedback on the final "
             "answer; to be run again.",
+            "",
+        ]
+    if "¶" in marks:
+        lines += [
+            "¶ the search as it was before `gate_held_out` (2026-12-03): its gate decided on "
+            "every gate item, counting again the ones its screen had used to pick the "
+            "candidate; to be run again.",
             "",
         ]
     default_seeds = set(cells.get(DEFAULT_METHOD, {}))

@@ -183,7 +183,12 @@ def test_a_search_cell_from_before_gate_survivors_is_marked() -> None:
     its status carries ‡ and a footnote says so; a cell with settings does not."""
     initial = _cell("initial", 0, 0, 0.4)
     old, new = _cell("search", 0, 600, 0.5), _cell("search", 1, 600, 0.5)
-    new["optimizer"] = {"method": "search", "gate_survivors": 1, "final_answer": True}
+    new["optimizer"] = {
+        "method": "search",
+        "gate_survivors": 1,
+        "final_answer": True,
+        "gate_held_out": True,
+    }
     lines = report.task_section("bbh:toy", {"initial": {0: initial}, "search": {0: old, 1: new}})
     row = next(line for line in lines if line.startswith(f"| {report.LABELS['search']} "))
     assert "| budget‡/budget |" in row
@@ -196,3 +201,11 @@ def test_a_search_cell_from_before_gate_survivors_is_marked() -> None:
     row = next(line for line in lines if line.startswith(f"| {report.LABELS['search']} "))
     assert "| budget§/budget |" in row
     assert sum(line.startswith("§ ") for line in lines) == 1
+    # Settings recorded before `gate_held_out`: marked ¶, with its footnote.
+    held = {**new, "optimizer": {"method": "search", "gate_survivors": 1, "final_answer": True}}
+    lines = report.task_section("bbh:toy", {"initial": {0: initial}, "search": {0: held, 1: new}})
+    row = next(line for line in lines if line.startswith(f"| {report.LABELS['search']} "))
+    assert "| budget¶/budget |" in row
+    assert sum(line.startswith("¶ ") for line in lines) == 1 and not any(
+        line.startswith("§ ") for line in lines
+    )
