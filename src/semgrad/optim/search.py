@@ -35,16 +35,18 @@ calls to make up for a weak optimizer model. One step:
     incumbent's. The comparison leaves out the validation items the screen used
     (`decision_items`; ``gate_held_out``): the candidate was chosen for winning those.
     The gate is where a step's forward requests go (50 items × the nodes a candidate
-    re-runs): gating one survivor instead of every one leaves the budget for more steps. With ``gate = "none"`` (an ablation) the best survivor of the screen is
-    accepted without a gate.
+    re-runs): gating one survivor instead of every one leaves the budget for more steps.
+    With ``gate = "none"`` (an ablation) the best survivor of the screen is accepted
+    without a gate.
 
 With ``[optimizer] parents = "pareto"`` the trainer first draws a parent from the Pareto
 front of the programs accepted so far (`semgrad.optim.pool`) and makes it the step's
 incumbent; the step itself is the same.
 
 The method ``demos`` is the same step with demonstration candidates only (no backward or
-optimizer call): draws for the output node first, then the others. Everything random is seeded by (seed, step), so a resumed run takes the
-same step again. The step returns its `StepRecord`; the trainer records it.
+optimizer call): draws for the output node first, then the others. Everything random is
+seeded by (seed, step), so a resumed run takes the same step again. The step returns its
+`StepRecord`; the trainer records it.
 """
 
 from __future__ import annotations
@@ -586,7 +588,8 @@ async def search_step(host: SearchHost) -> StepRecord:
 
         # Gate: the best `gate_survivors` of the survivors (by their margin on the screen,
         # then the fewest nodes re-run per item), in the screen's order, each paired
-        # against the incumbent on the same items; without a gate (the ablation) the best survivor of the screen is
+        # against the incumbent on the same items (`decision_items`: those the screen did
+        # not use); without a gate (the ablation) the best survivor of the screen is
         # accepted as it is.
         best = sorted(survivors, key=lambda c: _screen_rank(c, host.graph))
         chosen = {c.index for c in best[: cfg.gate_survivors]}
