@@ -160,7 +160,8 @@ class OptimizerConfig(StrictConfig):
     # When the most blamed node's proposal changes nothing (it failed, or repeated the
     # current text, retry included), the one-node candidate takes the next blamed node's
     # proposal from the same optimizer reply instead of being dropped (no extra requests).
-    # Off by default until measured (benchmarks/decide, method "search-fallback").
+    # Off by default: on BBH object_counting (benchmarks/decide, method "search-fallback",
+    # 3 seeds) it changed one step's candidate and none of the final programs.
     node_fallback: bool = False
 
     @model_validator(mode="before")
