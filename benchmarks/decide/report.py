@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from semgrad.optim.config import LATER_SEARCH_SETTINGS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from stats import bootstrap_mean, ci, pct, verdict
@@ -133,16 +135,28 @@ def _used(record: dict[str, Any], role: str) -> str:
     return f"{n}† ({distinct[role]} distinct)"
 
 
-# The search's settings added since cells recorded theirs, oldest first: a search cell
-# whose settings lack one ran before it, and is marked (the earliest mark it earns).
-_LATER_SETTINGS = (("final_answer", "§"), ("gate_held_out", "¶"))
+# The marks of a search cell run before a later setting (`LATER_SEARCH_SETTINGS`, oldest
+# first; a cell earns the earliest mark its settings lack), each with its footnote.
+_LATER_MARKS = {
+    "§": "§ the search as it was before `final_answer` (2026-12-03): its optimizer saw only "
+    "the backward pass's feedback for an upstream node, not the feedback on the final "
+    "answer; to be run again.",
+    "¶": "¶ the search as it was before `gate_held_out` (2026-12-03): its gate decided on "
+    "every gate item, counting again the ones its screen had used to pick the "
+    "candidate; to be run again.",
+    "‖": "‖ the search as it was before `skip_shown` (2026-12-03): a demonstrations "
+    "candidate was scored, and credited, on minibatch items whose own question and answer "
+    "its demonstrations showed; to be run again.",
+}
+_LATER_SETTINGS = tuple(zip(LATER_SEARCH_SETTINGS, _LATER_MARKS, strict=True))
 
 
 def _legacy(record: dict[str, Any]) -> str:
     """"‡" for a search cell run before cells recorded their optimizer settings (every
     survivor of the screen gated), "§" for one run before `final_answer` (its optimizer did
     not see the final answer for upstream nodes), "¶" for one run before `gate_held_out`
-    (its gate counted the items its screen had used), else ""."""
+    (its gate counted the items its screen had used), "‖" for one run before `skip_shown`,
+    else ""."""
     if not str(record.get("method", "")).startswith("search"):
         return ""
     settings = record.get("optimizer")
@@ -239,20 +253,9 @@ def task_section(task: str, cells: dict[str, dict[int, dict[str, Any]]]) -> list
             "the gate (now only the best one, `gate_survivors = 1`); to be run again.",
             "",
         ]
-    if "§" in marks:
-        lines += [
-            "§ the search as it was before `final_answer` (2026-12-03): its optimizer saw only "
-            "the backward pass's feedback for an upstream node, not the feedback on the final "
-            "answer; to be run again.",
-            "",
-        ]
-    if "¶" in marks:
-        lines += [
-            "¶ the search as it was before `gate_held_out` (2026-12-03): its gate decided on "
-            "every gate item, counting again the ones its screen had used to pick the "
-            "candidate; to be run again.",
-            "",
-        ]
+    for mark, footnote in _LATER_MARKS.items():
+        if mark in marks:
+            lines += [footnote, ""]
     default_seeds = set(cells.get(DEFAULT_METHOD, {}))
     fewer = [
         LABELS.get(m, m)

@@ -70,7 +70,7 @@ from semgrad.llm.local import LocalLLM
 from semgrad.llm.record import LogEntry, NoModel, RecordingLLM, RequestLog
 from semgrad.llm.retry import RetryingLLM, RetryPolicy
 from semgrad.llm.types import LLM, Request, Response, Wrapper
-from semgrad.optim.config import config_from_dict
+from semgrad.optim.config import LATER_SEARCH_SETTINGS, config_from_dict
 from semgrad.optim.records import BudgetStopped, InitialScored, ProgressEvent, StepFinished
 from semgrad.optim.splits import Splits
 from semgrad.optim.trainer import Trainer
@@ -972,8 +972,9 @@ def rerun_differs(again: dict[str, Any], record: dict[str, Any]) -> list[str]:
 def replay_settings(record: dict[str, Any]) -> dict[str, Any] | None:
     """The optimizer settings a cell ran with: recorded since 2026-12-03; a search cell
     from before gated every survivor of its screen (`gate_survivors` did not exist), and
-    one recorded before `final_answer` (or `gate_held_out`) did not have it."""
-    older = {"final_answer": False, "gate_held_out": False}
+    one recorded before a later setting (`LATER_SEARCH_SETTINGS`: `final_answer`,
+    `gate_held_out`, `skip_shown`) did not have it."""
+    older = dict.fromkeys(LATER_SEARCH_SETTINGS, False)
     if record.get("optimizer") is not None:
         settings = dict(record["optimizer"])
         if settings.get("method", "search") != "paper":

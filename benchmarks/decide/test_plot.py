@@ -188,6 +188,7 @@ def test_a_search_cell_from_before_gate_survivors_is_marked() -> None:
         "gate_survivors": 1,
         "final_answer": True,
         "gate_held_out": True,
+        "skip_shown": True,
     }
     lines = report.task_section("bbh:toy", {"initial": {0: initial}, "search": {0: old, 1: new}})
     row = next(line for line in lines if line.startswith(f"| {report.LABELS['search']} "))
@@ -209,3 +210,9 @@ def test_a_search_cell_from_before_gate_survivors_is_marked() -> None:
     assert sum(line.startswith("¶ ") for line in lines) == 1 and not any(
         line.startswith("§ ") for line in lines
     )
+    # Settings recorded before `skip_shown`: marked ‖, with its footnote.
+    shown = {**new, "optimizer": {k: v for k, v in new["optimizer"].items() if k != "skip_shown"}}
+    lines = report.task_section("bbh:toy", {"initial": {0: initial}, "search": {0: shown, 1: new}})
+    row = next(line for line in lines if line.startswith(f"| {report.LABELS['search']} "))
+    assert "| budget‖/budget |" in row
+    assert sum(line.startswith("‖ ") for line in lines) == 1

@@ -22,7 +22,7 @@ from semgrad.llm.types import Request
 from semgrad.optim.config import RunConfig, config_from_dict
 from semgrad.optim.records import StepRecord, read_history
 from semgrad.optim.runfiles import RunFiles
-from semgrad.optim.search import blame, decision_items, rescored_nodes
+from semgrad.optim.search import blame, decision_items, rescored_nodes, shown_items
 from semgrad.optim.trainer import Splits, Trainer, optimize
 
 WORDS = [
@@ -580,9 +580,11 @@ def test_the_teacher_s_right_answers_become_a_candidate_that_can_win(tmp_path: P
     metric has no labelled form): the teacher's answers for the output node are the only
     lever, and the step's ``teacher`` candidate wins. The teacher answers each training
     example once over the run (8 = `teacher`, every training word), and is restored on
-    resume."""
+    resume. (With `skip_shown`, the default, the teacher's draw here shows one minibatch
+    item, is not scored there, and the labelled demonstrations candidate wins by that one
+    item: `test_a_demonstrations_candidate_is_not_scored_on_the_items_it_shows`.)"""
     m = _teacher_models()
-    cfg = config(steps=2, optimizer={"demos": 2})
+    cfg = config(steps=2, optimizer={"demos": 2, "skip_shown": False})
     assert cfg.optimizer.teacher == 8
     result = optimize(cfg, tmp_path / "run", llms=m, splits=splits())
     assert result.initial_test == 0.0 and result.final_test == 1.0
@@ -612,6 +614,40 @@ def test_the_teacher_s_right_answers_become_a_candidate_that_can_win(tmp_path: P
     assert "<td>teacher</td>" in html and html.count("teacher") >= 3
 
 
+@pytest.mark.parametrize("skip", [True, False])
+def test_a_demonstrations_candidate_is_not_scored_on_the_items_it_shows(
+    tmp_path: Path, skip: bool
+) -> None:
+    """The teacher answers the minibatch's own questions, so its demonstrations can show
+    the answer to an item the screen then asks: by default (`skip_shown`) the candidate is
+    not scored on such an item (nor credited for it by the gate); with ``skip_shown =
+    false`` it is, and wins it by being shown the answer."""
+    cfg = config(optimizer={"demos": 3, "skip_shown": skip})
+    optimize(cfg, tmp_path / "run", llms=_teacher_models(), splits=splits())
+    step = history(tmp_path / "run")[0]
+    teacher = next(c for c in step.candidates if c.kind == "teacher")
+    questions = {d["inputs"]["question"] for d in json.loads(teacher.changes["final.demos"])}
+    shown = sorted(b.id for b in step.batch if f"word: {b.id}" in questions)
+    assert shown  # the seeded draw shows at least one minibatch item
+    if skip:
+        assert sorted(teacher.shown) == shown and not set(shown) & set(teacher.screen)
+    else:
+        assert teacher.shown == [] and all(teacher.screen[i] == 1.0 for i in shown)
+
+
+def test_shown_items_match_a_demonstration_holding_every_input_of_the_item() -> None:
+    ex = [
+        Example("a", {"question": "q1"}, "A"),
+        Example("b", {"question": "q2"}, "B"),
+        Example("c", {"question": "q1", "context": "x"}, "C"),
+    ]
+    demos = json.dumps([{"inputs": {"question": "q1", "hint_1": "h"}, "output": "A"}])
+    assert shown_items({"final.demos": demos}, ex) == ["a"]  # c's context is not shown
+    assert shown_items({"final.instruction": demos}, ex) == []  # not a demos parameter
+    assert shown_items({"final.demos": "not json"}, ex) == []
+    assert shown_items({"final.demos": "[]", "hint_1.demos": demos}, ex) == ["a"]
+
+
 @pytest.mark.parametrize("gate_survivors", [1, 4])
 def test_only_the_best_survivors_of_the_screen_are_gated(
     tmp_path: Path, gate_survivors: int
@@ -636,7 +672,8 @@ def test_only_the_best_survivors_of_the_screen_are_gated(
         return f"<improved>Give a short hint for {request.node}.</improved>"
 
     m["forward"], m["optimizer"] = ScriptedLLM(forward), ScriptedLLM(optimizer)
-    cfg = config(optimizer={"demos": 2, "gate_survivors": gate_survivors})
+    # skip_shown off: the teacher's draw shows a minibatch item, and the three are to tie.
+    cfg = config(optimizer={"demos": 2, "gate_survivors": gate_survivors, "skip_shown": False})
     assert config(optimizer={}).optimizer.gate_survivors == 1
     optimize(cfg, tmp_path / "run", llms=m, splits=splits())
     step = history(tmp_path / "run")[0]
@@ -692,6 +729,11 @@ def test_the_teacher_is_off_for_the_paper_and_demos_methods_and_refused_for_pape
     assert paper.gate_held_out is False
     with pytest.raises(ConfigError, match="gate_held_out is a setting of the search"):
         config_from_dict({**base, "optimizer": {"method": "paper", "gate_held_out": True}})
+    # Not crediting a candidate for the items its demonstrations show: the search's.
+    assert config_from_dict(base).optimizer.skip_shown is True
+    assert paper.skip_shown is False
+    with pytest.raises(ConfigError, match="skip_shown is a setting of the search"):
+        config_from_dict({**base, "optimizer": {"method": "paper", "skip_shown": True}})
     models_ = config_from_dict({**base, "models": {"teacher": "my-teacher"}}).models
     assert models_.role("teacher").model == "my-teacher"
     assert config_from_dict(base).models.role("teacher") == config_from_dict(base).models.backward

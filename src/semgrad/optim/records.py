@@ -238,9 +238,12 @@ class CandidateRecord:
     (a seeded temperature sample of the one-node edit). `changes` maps each parameter changed
     to its new text; `error` says why a candidate could not be made (a failed proposal), in
     which case it was not scored. `screen` holds its per-item scores on the screen items
-    (an item whose model call failed is left out: no verdict on the graph) and `screen_decision` the comparison with the parent on them; `survived` whether it
-    went on to the gate. `gate` / `decision` are its gate scores and the paired decision
-    against the incumbent (None when it did not reach the gate); `accepted` whether it
+    (an item whose model call failed is left out: no verdict on the graph) and
+    `screen_decision` the comparison with the parent on them; `shown` lists the screen and
+    gate items its changed demonstrations show the inputs of, which it was not scored on in
+    the screen nor credited for by the gate (``skip_shown``); `survived` whether it went on
+    to the gate. `gate` / `decision` are its gate scores and the paired decision against
+    the incumbent (None when it did not reach the gate); `accepted` whether it
     became the incumbent.
     """
 
@@ -253,6 +256,7 @@ class CandidateRecord:
     proposals: list[dict[str, Any]] = field(default_factory=list)
     screen: dict[str, float] = field(default_factory=dict)
     screen_decision: Decision | None = None
+    shown: list[str] = field(default_factory=list)
     survived: bool = False
     gate: GateResult | None = None
     decision: Decision | None = None
@@ -269,6 +273,7 @@ class CandidateRecord:
             "proposals": list(self.proposals),
             "screen": dict(self.screen),
             "screen_decision": self.screen_decision.to_dict() if self.screen_decision else None,
+            "shown": list(self.shown),
             "survived": self.survived,
             "gate": self.gate.to_dict() if self.gate else None,
             "decision": self.decision.to_dict() if self.decision else None,
@@ -289,6 +294,7 @@ class CandidateRecord:
             proposals=[dict(p) for p in d.get("proposals") or []],
             screen=_floats(d.get("screen")),
             screen_decision=_decision_or_none(d.get("screen_decision")),
+            shown=[str(i) for i in d.get("shown") or []],
             survived=bool(d.get("survived", False)),
             gate=_gate_or_none(d.get("gate")),
             decision=_decision_or_none(d.get("decision")),

@@ -26,7 +26,10 @@ calls to make up for a weak optimizer model. One step:
     minibatch from step 1, the validation items from its per-item gate scores, scoring
     being deterministic). Only the candidates that beat it on the same items (`gate.
     screen`) go on; a one-node edit re-runs only that node and the ones after it, the
-    others are cache hits;
+    others are cache hits. A demonstrations candidate is not scored on a minibatch item
+    whose own inputs its demonstrations show (``skip_shown``, `shown_items`): the teacher
+    answers the minibatch's questions, and a demonstration of the very question asked
+    wins by showing its answer;
  5. **gate**: the best `gate_survivors` (default 1) of the survivors — the largest margin
     on the screen, then the fewest nodes re-run per item — are scored on the whole gate
     set, stopping a candidate as soon as it cannot pass (`PairedGate.hopeless`: exact);
@@ -91,6 +94,7 @@ __all__ = [
     "encode_demos",
     "incumbent_gate_scores",
     "search_step",
+    "shown_items",
 ]
 
 
@@ -220,6 +224,7 @@ class _Candidate:
     proposals: list[Proposal] = field(default_factory=list)
     screen: dict[str, float] = field(default_factory=dict)
     screen_decision: PairedDecision | None = None
+    shown: list[str] = field(default_factory=list)
     survived: bool = False
     gate: GateResult | None = None
     decision: PairedDecision | None = None
@@ -236,6 +241,7 @@ class _Candidate:
             proposals=[p.to_dict() for p in self.proposals],
             screen=dict(self.screen),
             screen_decision=_decision(self.screen_decision),
+            shown=list(self.shown),
             survived=self.survived,
             gate=self.gate,
             decision=_decision(self.decision),
@@ -526,6 +532,33 @@ def decision_items(
     return left if 2 * len(left) >= len(incumbent) else dict(incumbent)
 
 
+def shown_items(changes: Mapping[str, str], examples: Sequence[Example]) -> list[str]:
+    """The ids of `examples` whose inputs a demonstration among `changes` (the changed
+    ``<node>.demos`` parameters, `encode_demos`' JSON) shows: its inputs hold every one of
+    the example's inputs with the same text. Such a candidate shows the model the answer
+    to that very item (a teacher's or a successful trace's answer to a training question
+    the screen's minibatch asks again), so ``[optimizer] skip_shown`` neither scores it
+    there in the screen nor credits it there in the gate."""
+    shown: list[dict[str, Any]] = []
+    for name, text in changes.items():
+        if not name.endswith(".demos"):
+            continue
+        try:
+            rows = json.loads(text)
+        except ValueError:
+            continue
+        shown += [
+            row["inputs"]
+            for row in rows
+            if isinstance(row, dict) and isinstance(row.get("inputs"), dict)
+        ]
+    return [
+        ex.id
+        for ex in examples
+        if ex.inputs and any(all(seen.get(k) == v for k, v in ex.inputs.items()) for seen in shown)
+    ]
+
+
 async def incumbent_gate_scores(host: SearchHost) -> dict[str, float]:
     """The incumbent's per-item gate scores; scored again (cache hits with deterministic
     scoring) when they are not all known (after an ungated change, or an old checkpoint)."""
@@ -579,7 +612,10 @@ async def search_step(host: SearchHost) -> StepRecord:
         parent = {**_usable(batch), **{ex.id: incumbent[ex.id] for ex in screen_val}}
         live = [c for c in cands if c.error is None]
         for cand in live:
-            results = await s._score_as(cand, screen_examples, f"screen candidate {cand.index}")
+            if cfg.skip_shown:
+                cand.shown = shown_items(cand.changes, [r.example for r in batch] + gate_items)
+            unshown = [ex for ex in screen_examples if ex.id not in cand.shown]
+            results = await s._score_as(cand, unshown, f"screen candidate {cand.index}")
             cand.screen = _usable(results)
             cand.screen_decision = PairedGate(rule="margin", margin=1).decide(cand.screen, parent)
         survivors = [live[i] for i in screen([c.screen for c in live], parent)]
@@ -598,7 +634,7 @@ async def search_step(host: SearchHost) -> StepRecord:
             if ungated:
                 cand.decision = cand.screen_decision
             else:
-                await s.gate(cand, deciding)
+                await s.gate(cand, {k: v for k, v in deciding.items() if k not in cand.shown})
         passed = [c for c in survivors if c.decision is not None and c.decision.accepted]
         winner = max(
             passed, key=lambda c: (c.decision.net if c.decision else 0, -c.index), default=None
