@@ -631,6 +631,11 @@ def test_a_demonstrations_candidate_is_not_scored_on_the_items_it_shows(
     assert shown  # the seeded draw shows at least one minibatch item
     if skip:
         assert sorted(teacher.shown) == shown and not set(shown) & set(teacher.screen)
+        from semgrad.report.load import load_run
+        from semgrad.report.page import render_html
+
+        html = render_html(load_run(tmp_path / "run"))
+        assert f"left out: {len(shown)} item(s) its demonstrations show" in html
     else:
         assert teacher.shown == [] and all(teacher.screen[i] == 1.0 for i in shown)
 

@@ -298,6 +298,7 @@ class Candidate:
     gate: Gate | None
     decision: Decision | None
     accepted: bool
+    shown: tuple[str, ...] = ()  # items its demonstrations show (`skip_shown`)
 
 
 @dataclass(frozen=True)
@@ -614,6 +615,7 @@ def _candidate(c: Mapping[str, Any]) -> Candidate:
         gate=_gate(c.get("gate")),
         decision=_decision(c.get("decision")),
         accepted=c.get("accepted") is True,
+        shown=tuple(_text(i) for i in _list(c.get("shown"))),
     )
 
 

@@ -650,7 +650,18 @@ def _candidates_table(s: Step) -> Html:
         ]
         if c.error:
             changes.append(el("div", el("strong", "not made: "), c.error, class_="error"))
-        screen = c.screen_decision.text if c.screen_decision else "—"
+        screen: Content = c.screen_decision.text if c.screen_decision else "—"
+        if c.shown:  # items its demonstrations show: neither scored nor credited there
+            screen = [
+                screen,
+                el("br"),
+                el(
+                    "span",
+                    f"left out: {len(c.shown)} item(s) its demonstrations show",
+                    class_="muted",
+                    title=", ".join(c.shown),
+                ),
+            ]
         if c.gate is None:
             gate: Content = "—"
         elif c.gate.partial:
