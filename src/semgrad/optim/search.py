@@ -64,10 +64,10 @@ from typing import Any, Protocol, cast
 
 from semgrad.autograd.backward import BackwardResult
 from semgrad.data.example import Example
-from semgrad.errors import ConfigError
+from semgrad.errors import ConfigError, GraphError
 from semgrad.evaluation.evaluator import ExampleResult, is_error
 from semgrad.execution.context import RunContext
-from semgrad.graph.core import Graph, Parameter
+from semgrad.graph.core import DemoParameter, Graph, Parameter
 from semgrad.optim.config import RunConfig
 from semgrad.optim.gate import PairedDecision, PairedGate, compare, screen
 from semgrad.optim.optimizer import Optimizer, Proposal
@@ -534,24 +534,20 @@ def decision_items(
 
 def shown_items(changes: Mapping[str, str], examples: Sequence[Example]) -> list[str]:
     """The ids of `examples` whose inputs a demonstration among `changes` (the changed
-    ``<node>.demos`` parameters, `encode_demos`' JSON) shows: its inputs hold every one of
-    the example's inputs with the same text. Such a candidate shows the model the answer
-    to that very item (a teacher's or a successful trace's answer to a training question
-    the screen's minibatch asks again), so ``[optimizer] skip_shown`` neither scores it
-    there in the screen nor credits it there in the gate."""
-    shown: list[dict[str, Any]] = []
+    ``<node>.demos`` parameters, in a state dict's text, `DemoParameter.load_text`) shows:
+    its inputs hold every one of the example's inputs with the same text. Such a candidate
+    shows the model the answer to that very item (a teacher's or a successful trace's
+    answer to a training question the screen's minibatch asks again), so ``[optimizer]
+    skip_shown`` neither scores it there in the screen nor credits it there in the gate."""
+    shown: list[Mapping[str, str]] = []
     for name, text in changes.items():
-        if not name.endswith(".demos"):
-            continue
-        try:
-            rows = json.loads(text)
-        except ValueError:
-            continue
-        shown += [
-            row["inputs"]
-            for row in rows
-            if isinstance(row, dict) and isinstance(row.get("inputs"), dict)
-        ]
+        if name.endswith(".demos"):
+            param = DemoParameter(name=name)
+            try:
+                param.load_text(text)
+            except GraphError:
+                continue
+            shown += [demo.inputs for demo in param.value]
     return [
         ex.id
         for ex in examples
