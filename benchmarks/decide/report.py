@@ -44,6 +44,7 @@ LABELS = {
     "search-nogate": "ablation: search without the gate (the screen decides)",
     "search-pareto": "search with Pareto parents (GEPA-style pool)",
     "search-fallback": "search with the next blamed node's edit when the first's changes nothing",
+    "demos-teacher": "demonstrations only, the teacher's worked answers among them",
     # Peers (benchmarks/peers adapters through the decide runner's serving path).
     "textgrad": "TextGrad (TGD)",
     "copro": "DSPy COPRO",

@@ -107,6 +107,9 @@ METHODS: dict[str, dict[str, Any] | None] = {
         "gate": "val",
         "optimizer": {"method": "search", "node_fallback": True},
     },
+    # The search with demonstration candidates only (no backward or optimizer call), the
+    # teacher's worked answers among them: is the default's gain its demonstrations?
+    "demos-teacher": {"gate": "val", "optimizer": {"method": "demos", "teacher": 8}},
 }
 # Peer methods (benchmarks/peers): each runs its adapter in its own venv, through the proxy
 # in upstream mode, i.e. through `Models` like the methods above (`run_peer_cell`).

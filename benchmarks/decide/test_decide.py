@@ -111,6 +111,9 @@ def test_every_semgrad_method_is_a_valid_run_config() -> None:
     assert {k for k, v in opts["search-fallback"].model_dump().items() if default[k] != v} == {
         "node_fallback"
     }
+    # Demonstrations only, with the teacher the demos method leaves off by default.
+    demos = opts["demos-teacher"]
+    assert (demos.method, demos.teacher, demos.demos) == ("demos", 8, default["demos"])
 
 
 def test_gsm8k_splits_are_cut_to_50_50_200(monkeypatch: pytest.MonkeyPatch) -> None:
