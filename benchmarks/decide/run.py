@@ -70,7 +70,7 @@ from semgrad.llm.local import LocalLLM
 from semgrad.llm.record import LogEntry, NoModel, RecordingLLM, RequestLog
 from semgrad.llm.retry import RetryingLLM, RetryPolicy
 from semgrad.llm.types import LLM, Request, Response, Wrapper
-from semgrad.optim.config import LATER_SEARCH_SETTINGS, config_from_dict
+from semgrad.optim.config import DEFAULT_TEACHER, LATER_SEARCH_SETTINGS, config_from_dict
 from semgrad.optim.records import BudgetStopped, InitialScored, ProgressEvent, StepFinished
 from semgrad.optim.splits import Splits
 from semgrad.optim.trainer import Trainer
@@ -109,7 +109,7 @@ METHODS: dict[str, dict[str, Any] | None] = {
     },
     # The search with demonstration candidates only (no backward or optimizer call), the
     # teacher's worked answers among them: is the default's gain its demonstrations?
-    "demos-teacher": {"gate": "val", "optimizer": {"method": "demos", "teacher": 8}},
+    "demos-teacher": {"gate": "val", "optimizer": {"method": "demos", "teacher": DEFAULT_TEACHER}},
 }
 # Peer methods (benchmarks/peers): each runs its adapter in its own venv, through the proxy
 # in upstream mode, i.e. through `Models` like the methods above (`run_peer_cell`).

@@ -113,7 +113,7 @@ def test_every_semgrad_method_is_a_valid_run_config() -> None:
     }
     # Demonstrations only, with the teacher the demos method leaves off by default.
     demos = opts["demos-teacher"]
-    assert (demos.method, demos.teacher, demos.demos) == ("demos", 8, default["demos"])
+    assert (demos.method, demos.teacher, demos.demos) == ("demos", default["teacher"], default["demos"])
 
 
 def test_gsm8k_splits_are_cut_to_50_50_200(monkeypatch: pytest.MonkeyPatch) -> None:
