@@ -120,10 +120,7 @@ async def main_async(args: argparse.Namespace) -> int:
     if args.replay:
         record = json.loads(result_path.read_text())
         with tempfile.TemporaryDirectory() as tmp:
-            cache = Cache(Path(tmp) / "replay.sqlite")
-            RequestLog.read(log_path).fill_cache(cache)
-            cache.close()
-            replay_cache = Cache(Path(tmp) / "replay.sqlite", mode="replay-only")
+            replay_cache = RequestLog.read(log_path).replay_cache(Path(tmp) / "replay.sqlite")
             try:
                 scores, _, _ = await score_all(
                     args.task, variants, run.replay_models(replay_cache), args.data_dir

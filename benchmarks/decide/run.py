@@ -880,10 +880,7 @@ async def replay(args: argparse.Namespace, cells: list[tuple[str, int]]) -> int:
             print(f"{name}: log-only check (no data directory) {verdict}", flush=True)
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            cache = Cache(Path(tmp) / "replay.sqlite")
-            log.fill_cache(cache)
-            cache.close()
-            replay_cache = Cache(Path(tmp) / "replay.sqlite", mode="replay-only")
+            replay_cache = log.replay_cache(Path(tmp) / "replay.sqlite")
             models = replay_models(replay_cache)
             fresh = rerun_args(args, record, Path(tmp), record["status"] == "budget")
             try:

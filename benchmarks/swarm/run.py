@@ -34,7 +34,7 @@ from typing import Any
 
 from semgrad.errors import DataError
 from semgrad.evaluation.evaluator import aevaluate
-from semgrad.llm.cache import Cache, CachedLLM
+from semgrad.llm.cache import CachedLLM
 from semgrad.llm.record import NoModel, RequestLog
 from semgrad.llm.types import LLM
 from semgrad.optim.config import RunConfig, load_config
@@ -184,10 +184,7 @@ def replay_file(config: RunConfig, path: Path, probe: bool) -> list[str]:
     """Re-run one results file from its log alone; what differs (empty: it matches)."""
     committed = json.loads(path.read_text())
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Cache(Path(tmp) / "replay.sqlite")
-        RequestLog.read(log_path(path)).fill_cache(cache)
-        cache.close()
-        replay = Cache(Path(tmp) / "replay.sqlite", mode="replay-only")
+        replay = RequestLog.read(log_path(path)).replay_cache(Path(tmp) / "replay.sqlite")
         try:
             models = {r: config.models.role(r).model for r in ("forward", "backward", "optimizer")}
             llms = {role: CachedLLM(NoModel(m), replay) for role, m in models.items()}

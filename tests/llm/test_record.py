@@ -52,6 +52,19 @@ def test_a_log_replays_every_reply_including_cache_hits(tmp_path: Path) -> None:
         with pytest.raises(CacheMissError):
             asyncio.run(offline.complete(Request.chat("c")))
 
+    replayed = back.replay_cache(tmp_path / "again.sqlite")  # the same, in one call
+    try:
+        alone = CachedLLM(ScriptedLLM(lambda r: "never called"), replayed)
+
+        async def from_log() -> list[str]:
+            return [(await alone.complete(r)).text for r in requests]
+
+        assert asyncio.run(from_log()) == texts
+        with pytest.raises(CacheMissError):
+            asyncio.run(alone.complete(Request.chat("c")))
+    finally:
+        replayed.close()
+
 
 def test_a_file_that_is_not_a_log_is_a_data_error(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl.gz").write_bytes(b"not gzip")

@@ -130,6 +130,17 @@ class RequestLog:
                 added += 1
         return added
 
+    def replay_cache(self, path: Path) -> Cache:
+        """A cache at `path` holding the logged replies, opened ``replay-only``: it answers
+        exactly the logged requests, and any other is a `CacheMissError` (a replay from the
+        log alone). The caller closes it."""
+        cache = Cache(path)
+        try:
+            self.fill_cache(cache)
+        finally:
+            cache.close()
+        return Cache(path, mode="replay-only")
+
     def requests_by(self, field: str) -> dict[str, int]:
         """Counts of requests by `field` ("phase", "node" or a request field like "model")."""
         out: dict[str, int] = {}
