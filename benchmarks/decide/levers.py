@@ -9,13 +9,17 @@ or the test split).
 
 The variants file maps a name to changes of the decide runner's initial graph
 (`hint_graph(2)`): ``{"name": {"final.instruction": "...", "final.demos": [{"inputs":
-{...}, "output": "..."}]}}``; the unchanged graph (``base``) is always scored. Every variant
+{...}, "output": "..."}]}}``, or ``"graph.output_fn": "calculate"``, a function node (a
+built-in of `semgrad.graph.functions` or an import path) that answers from the output
+node's reply; the unchanged graph (``base``) is always scored. Every variant
 is scored on the task's training split through the runner's one serving path
 (`run.Models`: deterministic scoring, the shared response cache) and paired per item with
 ``base``: the items it wins and loses, leaving out the items its demonstrations show (their
 answers are shown, not found). Written next to the variants file: ``<stem>.json`` (per item
 scores, the summary) and ``<stem>.requests.jsonl.gz`` (every request and reply);
 ``--replay`` scores every variant again from that log alone and checks the per-item scores.
+``--forward-role strong`` answers every node with the runner's strong model (the 1.5B)
+instead of its forward one, recorded in the results file as ``forward_role``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ run = load_module("decide_run", HERE / "run.py")
 
 BASE = "base"
 FIELDS = ("instruction", "demos")
+OUTPUT_FN = "graph.output_fn"  # a function (by name) applied to the output node's reply
 
 
 def variant_graph(changes: dict[str, Any]) -> Graph:
@@ -51,11 +56,18 @@ def variant_graph(changes: dict[str, Any]) -> Graph:
     spec = hint_graph(2).to_dict()
     nodes = {node["name"]: node for node in spec["nodes"]}
     for key, value in changes.items():
+        if key == OUTPUT_FN:
+            # A function node after the output node becomes the graph's answer.
+            spec["nodes"].append(
+                {"type": "function", "name": "answer", "inputs": [spec["output"]], "fn": value}
+            )
+            spec["output"] = "answer"
+            continue
         name, _, field = key.rpartition(".")
         if name not in nodes or field not in FIELDS:
             raise SystemExit(
                 f"variant change {key!r}: expected <node>.instruction or <node>.demos with a "
-                f"node of the graph ({', '.join(nodes)})"
+                f"node of the graph ({', '.join(nodes)}), or {OUTPUT_FN}"
             )
         nodes[name][field] = value
     return graph_from_dict(spec, source="variants")
@@ -95,12 +107,17 @@ def summarize(
 
 
 async def score_all(
-    task: str, variants: dict[str, dict[str, Any]], models: Any, data_dir: Path | None
+    task: str,
+    variants: dict[str, dict[str, Any]],
+    models: Any,
+    data_dir: Path | None,
+    role: str = "forward",
 ) -> tuple[dict[str, dict[str, float]], list[Example], RequestLog]:
+    """Every variant on the training split, its nodes answered by the model of `role`."""
     splits, metric = run.load_splits(task, data_dir)
     train = list(splits.train)
     log = RequestLog()
-    llm = models.llm("forward", log)
+    llm = models.llm(role, log)
     scores: dict[str, dict[str, float]] = {}
     for name, changes in {BASE: {}, **variants}.items():
         results = await run.score(variant_graph(changes), train, metric, llm)
@@ -123,7 +140,11 @@ async def main_async(args: argparse.Namespace) -> int:
             replay_cache = RequestLog.read(log_path).replay_cache(Path(tmp) / "replay.sqlite")
             try:
                 scores, _, _ = await score_all(
-                    args.task, variants, run.replay_models(replay_cache), args.data_dir
+                    args.task,
+                    variants,
+                    run.replay_models(replay_cache),
+                    args.data_dir,
+                    record.get("forward_role", "forward"),
                 )
             finally:
                 replay_cache.close()
@@ -133,7 +154,9 @@ async def main_async(args: argparse.Namespace) -> int:
     cache = Cache(args.cache)
     models = run.serving_models(cache)
     try:
-        scores, train, log = await score_all(args.task, variants, models, args.data_dir)
+        scores, train, log = await score_all(
+            args.task, variants, models, args.data_dir, args.forward_role
+        )
     finally:
         await models.aclose()
         cache.close()
@@ -145,6 +168,8 @@ async def main_async(args: argparse.Namespace) -> int:
         )
     record = {"task": args.task, "split": "train", "summary": summary, "scores": scores}
     record.update(run.provenance(models))
+    record["forward_role"] = args.forward_role
+    record["models"]["nodes"] = record["models"][args.forward_role]
     log.write(log_path)
     result_path.write_text(json.dumps(record, indent=1) + "\n")
     return 0
@@ -160,6 +185,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     work = Path(os.environ.get("SEMGRAD_BENCH_HOME", Path.home() / ".cache" / "semgrad" / "decide"))
     ap.add_argument("--cache", type=Path, default=work / "cache.sqlite")
     ap.add_argument("--replay", action="store_true", help="score again from the log alone")
+    ap.add_argument(
+        "--forward-role",
+        choices=("forward", "strong"),
+        default="forward",
+        help="whose model answers every node: the runner's forward model (the 0.5B) or its "
+        "strong one (the 1.5B), to ask what the levers do with a larger forward model "
+        "(a replay reads it from the results file)",
+    )
     args = ap.parse_args(argv)
     if not args.variants.name.endswith(".variants.json"):
         ap.error(f"--variants must be named <stem>.variants.json, got {args.variants.name}")

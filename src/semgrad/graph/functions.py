@@ -10,10 +10,12 @@ The built-ins that read an answer out of a reply read its last
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
+from fractions import Fraction
 
 from semgrad.errors import GraphError
 from semgrad.text import parse_window
@@ -149,7 +151,68 @@ def no_answer(inputs: Mapping[str, str]) -> str:
     return ""
 
 
+# A run of arithmetic on one line: digits, thousands commas, decimal points, parentheses,
+# + - * / and spaces, starting and ending with a digit or a parenthesis (a leading minus
+# allowed). Which runs are expressions is decided by parsing them, not by this pattern.
+_ARITHMETIC_RUN = re.compile(r"-?[\d(][\d.,()+\-*/ \t]*[\d)]|\d")
+_LIST_COMMA = re.compile(r",(?!\d{3}(?!\d))")
+_OPERATORS = {ast.Add: Fraction.__add__, ast.Sub: Fraction.__sub__, ast.Mult: Fraction.__mul__}
+
+
+def _evaluate(node: ast.expr) -> Fraction:
+    """The exact value of an expression of numbers, + - * / and parentheses; ValueError
+    on anything else (names, calls, powers, division by zero)."""
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return Fraction(str(node.value))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _evaluate(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp):
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if isinstance(node.op, ast.Div):
+            if right == 0:
+                raise ValueError("division by zero")
+            return left / right
+        op = _OPERATORS.get(type(node.op))
+        if op is not None:
+            return op(left, right)
+    raise ValueError("not plain arithmetic")
+
+
+def _format_number(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{float(value):.6f}".rstrip("0").rstrip(".")
+
+
+def calculate(inputs: Mapping[str, str]) -> str:
+    """The reply, with the value of its last arithmetic expression as a last line
+    ``Answer: <value>`` (a calculator for a model that writes the sum right and adds it up
+    wrong: ``1 + 3 + 2 = 5`` gets ``Answer: 6``).
+
+    An expression is a run of numbers joined by ``+ - * /`` (parentheses allowed) on one
+    line, such as ``2 + 3 * (4 - 1)``; ``1,000`` is one thousand, ``1, 2 + 3`` is ``2 + 3``.
+    It is an opt-in tool: ``2020-2021`` reads as a subtraction. A reply with no
+    expression is returned unchanged, so the metric reads the model's own answer.
+    """
+    text = _only(inputs)
+    window = parse_window(text)
+    for match in reversed(list(_ARITHMETIC_RUN.finditer(window))):
+        # A comma that is not a thousands separator ends a list: "1, 2 + 3" is "2 + 3".
+        run = _LIST_COMMA.split(match.group())[-1].strip()
+        if not any(op in run.lstrip("-") for op in "+-*/"):
+            continue
+        try:
+            tree = ast.parse(run.replace(",", ""), mode="eval")
+            value = _evaluate(tree.body)
+        except (SyntaxError, ValueError):
+            continue
+        return f"{text}\nAnswer: {_format_number(value)}"
+    return text
+
+
 BUILTINS: dict[str, NodeFunction] = {
+    "calculate": calculate,
     "identity": identity,
     "concat": concat,
     "last_number": last_number,
