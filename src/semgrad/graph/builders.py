@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from semgrad.graph.core import Graph, LLMNode, Parameter
+from semgrad.graph.core import FunctionNode, Graph, LLMNode, Node, Parameter
 
 __all__ = ["DEFAULT_FINAL_INSTRUCTION", "DEFAULT_HINT_INSTRUCTIONS", "hint_graph"]
 
@@ -30,11 +30,16 @@ def hint_graph(
     hint_max_tokens: int = 96,
     final_max_tokens: int = 320,
     name: str | None = None,
+    answer_fn: str | None = None,
 ) -> Graph:
     """The paper's shape: k hint nodes feeding a final node, every node seeing the question.
 
     The hints are siblings (they share the final node as successor), which is exactly where
     neighbour-aware backpropagation differs from the independent rule.
+
+    `answer_fn` names a function (a built-in of `semgrad.graph.functions` such as
+    ``"calculate"``, or ``package.module:function``) that becomes the output node
+    ``answer``, reading the final node's reply: a tool after the model.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -53,4 +58,7 @@ def hint_graph(
         instruction=Parameter(final_instruction),
         max_tokens=final_max_tokens,
     )
-    return Graph(["question"], [*hints, final], "final", name=name or f"hints{k + 1}")
+    nodes: list[Node] = [*hints, final]
+    if answer_fn is not None:
+        nodes.append(FunctionNode("answer", ("final",), answer_fn))
+    return Graph(["question"], nodes, nodes[-1].name, name=name or f"hints{k + 1}")

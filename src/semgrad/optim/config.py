@@ -15,7 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from semgrad.errors import ConfigError
+from semgrad.errors import ConfigError, GraphError
+from semgrad.graph.functions import resolve_function
 from semgrad.llm.config import ModelConfig, ModelsConfig, StrictConfig
 from semgrad.userfiles import invalid_keys, parse_toml, read_user_text
 
@@ -36,11 +37,23 @@ __all__ = [
 class GraphConfig(StrictConfig):
     path: str | None = None
     hints: int | None = Field(None, ge=1, le=16)
+    # With hints: a function node after the final node answers (e.g. "calculate").
+    answer_fn: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> GraphConfig:
         if (self.path is None) == (self.hints is None):
             raise ValueError("give exactly one of graph.path (a JSON spec) or graph.hints (k)")
+        if self.answer_fn is not None:
+            if self.hints is None:
+                raise ValueError(
+                    "graph.answer_fn goes with graph.hints; with graph.path, add the function "
+                    "node to the spec itself"
+                )
+            try:  # an unknown name fails here, with the choices
+                resolve_function(self.answer_fn)
+            except GraphError as err:
+                raise ValueError(f"graph.answer_fn: {err}") from None
         return self
 
 

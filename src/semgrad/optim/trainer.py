@@ -130,7 +130,7 @@ def load_model(config: RunConfig) -> Graph | Swarm:
     """The graph (or swarm spec) `config.graph` names."""
     if config.graph.path is not None:
         return load_spec(config.resolve(config.graph.path))
-    return hint_graph(config.graph.hints or 2)
+    return hint_graph(config.graph.hints or 2, answer_fn=config.graph.answer_fn)
 
 
 def make_optimizer(
