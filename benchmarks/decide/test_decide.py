@@ -80,6 +80,11 @@ def test_a_paper_cell_stops_at_its_budget_and_replays_from_its_log(
     assert "committed" in problem
     unlogged = {**paper, "test_replies": ["not a reply", *paper["test_replies"][1:]]}
     assert any("not in the request log" in p for p in runner.check_from_log(unlogged, log))
+    # A model's reply ending in a newline is kept stripped in the trace, and still found.
+    import dataclasses
+
+    padded = RequestLog([dataclasses.replace(e, text=e.text + "\n") for e in log])
+    assert runner.check_from_log(paper, padded) == []
 
 
 def test_every_semgrad_method_is_a_valid_run_config() -> None:
