@@ -53,15 +53,11 @@ OUTPUT_FN = "graph.output_fn"  # a function (by name) applied to the output node
 
 def variant_graph(changes: dict[str, Any]) -> Graph:
     """The initial graph with `changes` ({"node.instruction" | "node.demos": value})."""
-    spec = hint_graph(2).to_dict()
-    nodes = {node["name"]: node for node in spec["nodes"]}
+    # A function after the output node is hint_graph's own `answer_fn`.
+    spec = hint_graph(2, answer_fn=changes.get(OUTPUT_FN)).to_dict()
+    nodes = {node["name"]: node for node in spec["nodes"] if node["type"] == "llm"}
     for key, value in changes.items():
         if key == OUTPUT_FN:
-            # A function node after the output node becomes the graph's answer.
-            spec["nodes"].append(
-                {"type": "function", "name": "answer", "inputs": [spec["output"]], "fn": value}
-            )
-            spec["output"] = "answer"
             continue
         name, _, field = key.rpartition(".")
         if name not in nodes or field not in FIELDS:

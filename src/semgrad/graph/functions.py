@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import operator
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -156,26 +157,24 @@ def no_answer(inputs: Mapping[str, str]) -> str:
 # allowed). Which runs are expressions is decided by parsing them, not by this pattern.
 _ARITHMETIC_RUN = re.compile(r"-?[\d(][\d.,()+\-*/ \t]*[\d)]|\d")
 _LIST_COMMA = re.compile(r",(?!\d{3}(?!\d))")
-_OPERATORS = {ast.Add: Fraction.__add__, ast.Sub: Fraction.__sub__, ast.Mult: Fraction.__mul__}
+_OPERATORS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
 
 
 def _evaluate(node: ast.expr) -> Fraction:
     """The exact value of an expression of numbers, + - * / and parentheses; ValueError
-    on anything else (names, calls, powers, division by zero)."""
+    on anything else (names, calls, powers); ZeroDivisionError on a division by zero."""
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         return Fraction(str(node.value))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         value = _evaluate(node.operand)
         return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.BinOp):
-        left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Div):
-            if right == 0:
-                raise ValueError("division by zero")
-            return left / right
-        op = _OPERATORS.get(type(node.op))
-        if op is not None:
-            return op(left, right)
+    if isinstance(node, ast.BinOp) and (op := _OPERATORS.get(type(node.op))) is not None:
+        return Fraction(op(_evaluate(node.left), _evaluate(node.right)))
     raise ValueError("not plain arithmetic")
 
 
@@ -205,7 +204,7 @@ def calculate(inputs: Mapping[str, str]) -> str:
         try:
             tree = ast.parse(run.replace(",", ""), mode="eval")
             value = _evaluate(tree.body)
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, ZeroDivisionError):
             continue
         return f"{text}\nAnswer: {_format_number(value)}"
     return text
